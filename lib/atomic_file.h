@@ -1,0 +1,21 @@
+// atomic_file.h — outputs are written to a temp file beside the target and renamed on success, so an
+// interrupted or failed run never leaves a truncated file that looks valid.
+#ifndef DS_ATOMIC_FILE_H
+#define DS_ATOMIC_FILE_H
+
+#include "common.h"
+
+typedef struct AtomicFile {
+    FILE *f;    // write here
+    char *path; // final name (NULL for stdout)
+    char *tmp;  // temp name in the same directory
+} AtomicFile;
+
+// path "-" writes to stdout (commit only flushes).
+int atomic_open(AtomicFile *a, const char *path, DsErr *e);
+// Flushes, fsyncs and renames into place; frees a. On failure the temp file is removed.
+int atomic_commit(AtomicFile *a, DsErr *e);
+// Removes the temp file and frees a; safe on a zeroed or already committed AtomicFile.
+void atomic_abort(AtomicFile *a);
+
+#endif

@@ -1,0 +1,26 @@
+# helpers.bash — loaded by every tests/*.bats file.
+#   DS_BIN   folder of the binaries under test (bin/ or bin-asan/); set by `make test`
+#   DATA     ../shared/data, the real public data the tests read (never copied into the repo)
+bats_load_library bats-support
+bats_load_library bats-assert
+
+ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
+DS_BIN="${DS_BIN:-$ROOT/bin}"
+DATA="${DS_DATA:-$ROOT/../shared/data}"
+PATH="$DS_BIN:$PATH"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+
+# unit PROGRAM CASE...: runs C unit-test cases from bin/tests/test_PROGRAM and shows their output
+# when they fail.
+unit() {
+    local prog="$1"; shift
+    run "$DS_BIN/tests/test_$prog" "$@"
+    if [ "$status" -ne 0 ]; then echo "$output"; fi
+    [ "$status" -eq 0 ]
+}
+
+# needs_data FILE: skip when ../shared/data lacks FILE
+needs_data() {
+    [ -e "$DATA/$1" ] || skip "missing $DATA/$1"
+}
