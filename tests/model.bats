@@ -1,0 +1,21 @@
+#!/usr/bin/env bats
+# The model core: gradient checks (double precision central differences, worst relative error over
+# sampled entries of every trainable tensor < 1e-6 for whole models, < 1e-7 / 1e-5 per op) and
+# closed-form cases.
+load helpers
+
+@test "gradcheck: V3 (MLA q_lora, MoE groups + shared expert, dense first layer, MTP 1)" { unit model gradcheck_v3; }
+@test "gradcheck: V3 (MLA no q_lora, YaRN + mscale, raw gates, MTP 2, tied head)" { unit model gradcheck_v3_yarn_tied_mtp2; }
+@test "gradcheck: llama (GQA, rotate-half RoPE, tied head)" { unit model gradcheck_llama; }
+@test "gradcheck: qwen2 (q/k/v biases)" { unit model gradcheck_qwen2; }
+@test "op gradcheck: rmsnorm" { unit model op_rmsnorm; }
+@test "op gradcheck: swiglu" { unit model op_swiglu; }
+@test "op gradcheck: log-probabilities / cross-entropy, uniform logits give log 1/V" { unit model op_logprob; }
+@test "op gradcheck: causal attention with packed documents and GQA" { unit model op_attention; }
+@test "rope: position 0 is identity, norm preserved, transpose inverts, YaRN ramps" { unit model op_rope; }
+@test "routing: a bias favouring expert e routes every token to e; gates unbiased" { unit model route_bias_forces_expert; }
+@test "routing: group-limited top-k keeps the best group" { unit model route_group_limited; }
+@test "float model matches the double model" { unit model f32_matches_f64; }
+@test "causality and document isolation under packing" { unit model causal_and_packed; }
+@test "config: clear errors and JSON round trip" { unit model config_errors; }
+@test "layout: Hugging Face DeepSeek-V3 tensor names and shapes" { unit model layout_names; }
