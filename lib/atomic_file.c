@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int atomic_open(AtomicFile *a, const char *path, DsErr *e) {
@@ -26,6 +27,10 @@ int atomic_open(AtomicFile *a, const char *path, DsErr *e) {
         memset(a, 0, sizeof *a);
         return ds_errf(e, "%s: cannot create: %s", path, strerror(err));
     }
+    // mkstemp creates 0600; outputs get the usual permissions (0666 less the umask).
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
     a->f = fdopen(fd, "wb");
     if (!a->f) {
         close(fd);
