@@ -19,6 +19,7 @@ static void usage(void) {
            "       ds-pretrain train --resume CKPT.tar --data SHARDS -o CKPT.tar [same options]\n"
            "       ds-pretrain export CKPT.tar DIR     config.json + model.safetensors + tokenizer.json\n"
            "       ds-pretrain import DIR -o CKPT.tar\n"
+           "       ds-pretrain info CONFIG.json|CKPT    parameter counts (total, active per token)\n"
            "\n"
            "Training options (defaults in brackets):\n"
            "  --data SPEC          training shards: a file, a folder or a glob\n"
@@ -215,6 +216,32 @@ static int cmd_train(int argc, char **argv) {
     return EXIT_OK;
 }
 
+static int cmd_info(int argc, char **argv) {
+    if (argc != 2) cli_usage_error(PROG, "info: expected CONFIG.json (or a checkpoint)");
+    DsErr e;
+    ModelConfig c;
+    Checkpoint ck = {0};
+    int is_ckpt = config_load(&c, argv[1], &e) != DS_OK;
+    if (is_ckpt) {
+        if (ckpt_open(&ck, argv[1], &e)) cli_fail_err(PROG, &e);
+        c = ck.cfg;
+    }
+    ModelLayout L;
+    layout_build(&L, &c);
+    size_t trainable = 0;
+    for (int i = 0; i < L.np; i++) trainable += L.p[i].flags & PARAM_FROZEN ? 0 : L.p[i].numel;
+    json_t *j = json_pack("{s:I,s:I,s:I,s:f}", "params", (json_int_t)trainable,
+                          "active_params", (json_int_t)layout_active_params(&L, 0),
+                          "active_params_with_mtp", (json_int_t)layout_active_params(&L, 1),
+                          "matmul_flops_per_token", layout_matmul_flops_per_token(&L, 1));
+    if (ck.state) json_object_set(j, "state", ck.state);
+    jsonl_write(stdout, j);
+    json_decref(j);
+    layout_free(&L);
+    ckpt_close(&ck);
+    return EXIT_OK;
+}
+
 static int cmd_export(int argc, char **argv) {
     if (argc != 3) cli_usage_error(PROG, "export: expected CKPT.tar DIR");
     DsErr e;
@@ -240,10 +267,11 @@ static int cmd_import(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) cli_usage_error(PROG, "missing command (train, export, import)");
+    if (argc < 2) cli_usage_error(PROG, "missing command (train, export, import, info)");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return usage(), EXIT_OK;
     if (!strcmp(argv[1], "--version")) return cli_print_version(PROG), EXIT_OK;
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(argv[1], "export")) return cmd_export(argc - 1, argv + 1);
     if (!strcmp(argv[1], "import")) return cmd_import(argc - 1, argv + 1);
     cli_usage_error(PROG, "unknown command '%s'", argv[1]);
