@@ -1,0 +1,325 @@
+// engine.c — inference forward over rows with per-slot KV caches (MLA absorbed or naive, GQA).
+#include "engine.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/moe.h"
+#include "nn/ops.h"
+#include "rowgemm.h"
+
+struct Engine {
+    const Model_f32 *m;
+    EngineOpts o;
+    int nblk;            // main blocks + MTP blocks (each has its own cache)
+    int absorbed;        // MLA latent cache
+    size_t per_tok;      // cached floats per token per block
+    float *cache;        // [slots][nblk][max_len][per_tok]
+    int *len;            // [slots] cached positions
+    float *wuk;          // absorbed: per block and head, W_UKᵀ [rkv][dn] (for q_nope → latent)
+    // row buffers, [max_rows] × width
+    float *x, *h, *cq, *cqn, *q, *kva, *ckvn, *kvb, *qkv, *qlat, *olat, *ao, *scores;
+    float *gu, *act, *rlogit, *score, *gate, *xe, *gue, *acte, *ye, *hid, *xf, *cat, *tmp;
+    int *idx, *perm, *eoff, *mtok;
+    float *rstd;
+};
+
+static float *fbuf(size_t n) { return ds_aligned_alloc(sizeof(float) * (n ? n : 1)); }
+
+Engine *engine_new(const Model_f32 *m, const EngineOpts *o, DsErr *e) {
+    const ModelConfig *c = &m->L.cfg;
+    if (o->slots < 1 || o->max_len < 1 || o->max_rows < 1) return ds_errf(e, "engine: bad sizes"), NULL;
+    if (o->max_len > m->rope.max_pos)
+        return ds_errf(e, "engine: max_len %d exceeds the model's RoPE table (%d)", o->max_len, m->rope.max_pos), NULL;
+    Engine *en = ds_calloc(1, sizeof *en);
+    en->m = m;
+    en->o = *o;
+    en->nblk = m->L.nlayers + m->L.nmtp;
+    int v3 = c->arch == ARCH_DEEPSEEK_V3;
+    en->absorbed = v3 && !o->naive_attn;
+    size_t d = c->hidden_size, H = c->num_attention_heads, Hkv = config_kv_heads(c);
+    size_t dqk = config_qk_head_dim(c), dv = config_v_head_dim(c), V = c->vocab_size;
+    size_t rq = c->q_lora_rank, rkv = c->kv_lora_rank, dr = c->qk_rope_head_dim, dn = c->qk_nope_head_dim;
+    en->per_tok = en->absorbed ? rkv + dr : Hkv * (dqk + dv);
+    en->cache = fbuf((size_t)o->slots * en->nblk * o->max_len * en->per_tok);
+    en->len = ds_calloc((size_t)o->slots, sizeof(int));
+    if (en->absorbed) {
+        en->wuk = fbuf((size_t)en->nblk * H * rkv * dn);
+        for (int l = 0; l < en->nblk; l++) {
+            const float *kvb = m->params + m->L.layers[l].kv_b; // [H*(dn+dv), rkv]
+            for (size_t h = 0; h < H; h++)
+                for (size_t i = 0; i < dn; i++)
+                    for (size_t r = 0; r < rkv; r++)
+                        en->wuk[(((size_t)l * H + h) * rkv + r) * dn + i] = kvb[(h * (dn + dv) + i) * rkv + r];
+        }
+    }
+    size_t R = o->max_rows, E = c->n_routed_experts, K = c->num_experts_per_tok;
+    size_t F = DS_MAX((size_t)c->intermediate_size, (size_t)c->moe_intermediate_size * c->n_shared_experts);
+    en->x = fbuf(R * d), en->h = fbuf(R * d), en->hid = fbuf(R * d), en->xf = fbuf(R * d);
+    en->cat = fbuf(R * 2 * d), en->tmp = fbuf(R * d), en->rstd = fbuf(R);
+    en->q = fbuf(R * H * dqk), en->ao = fbuf(R * H * dv), en->scores = fbuf((size_t)o->max_len);
+    if (v3) {
+        en->cq = fbuf(R * rq), en->cqn = fbuf(R * rq), en->kva = fbuf(R * (rkv + dr));
+        en->ckvn = fbuf(R * rkv), en->kvb = fbuf(R * H * (dn + dv));
+        en->qlat = fbuf(R * H * rkv), en->olat = fbuf(R * H * rkv);
+    } else {
+        en->qkv = fbuf(R * (H + 2 * Hkv) * dqk);
+    }
+    en->gu = fbuf(R * 2 * F), en->act = fbuf(R * F);
+    if (E) {
+        size_t Fm = c->moe_intermediate_size;
+        en->rlogit = fbuf(R * E), en->score = fbuf(R * E), en->gate = fbuf(R * K);
+        en->idx = ds_calloc(R * K, sizeof(int)), en->perm = ds_calloc(R * K, sizeof(int));
+        en->eoff = ds_calloc(E + 1, sizeof(int));
+        en->xe = fbuf(R * K * d), en->gue = fbuf(R * K * 2 * Fm), en->acte = fbuf(R * K * Fm), en->ye = fbuf(R * K * d);
+    }
+    en->mtok = ds_calloc(R, sizeof(int));
+    (void)V;
+    return en;
+}
+
+void engine_free(Engine *en) {
+    if (!en) return;
+    float *bufs[] = {en->cache, en->wuk, en->x, en->h, en->cq, en->cqn, en->q, en->kva, en->ckvn,
+                     en->kvb, en->qkv, en->qlat, en->olat, en->ao, en->scores, en->gu, en->act,
+                     en->rlogit, en->score, en->gate, en->xe, en->gue, en->acte, en->ye, en->hid,
+                     en->xf, en->cat, en->tmp, en->rstd};
+    for (size_t i = 0; i < DS_ARRAY_LEN(bufs); i++) free(bufs[i]);
+    free(en->len), free(en->idx), free(en->perm), free(en->eoff), free(en->mtok);
+    free(en);
+}
+
+size_t engine_cache_bytes_per_token(const Engine *en) {
+    return sizeof(float) * en->per_tok * (size_t)en->m->L.nlayers;
+}
+int engine_vocab(const Engine *en) { return en->m->L.cfg.vocab_size; }
+int engine_slots(const Engine *en) { return en->o.slots; }
+int engine_max_len(const Engine *en) { return en->o.max_len; }
+int engine_max_rows(const Engine *en) { return en->o.max_rows; }
+int engine_has_mtp(const Engine *en) { return en->m->L.nmtp > 0; }
+
+void engine_truncate(Engine *en, int slot, int len) {
+    if (len < en->len[slot]) en->len[slot] = len;
+}
+
+static float *cache_at(Engine *en, int slot, int blk, int pos) {
+    return en->cache + (((size_t)slot * en->nblk + blk) * en->o.max_len + pos) * en->per_tok;
+}
+
+// softmax over scores[0..n) in place; returns nothing (sums in double for stability)
+static void softmax(float *s, int n) {
+    float mx = s[0];
+    for (int j = 1; j < n; j++) mx = s[j] > mx ? s[j] : mx;
+    double sum = 0;
+    for (int j = 0; j < n; j++) sum += (s[j] = expf(s[j] - mx));
+    float inv = (float)(1.0 / sum);
+    for (int j = 0; j < n; j++) s[j] *= inv;
+}
+
+static float dotf(const float *a, const float *b, int n) {
+    float s = 0;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+// Attention of R rows of one block: writes the caches, then each row attends over its slot's
+// positions [0, pos]. Output in en->ao [R, H*dv].
+static void attention(Engine *en, int blk, int R, const int *slot, const int *pos, const float *h) {
+    const Model_f32 *m = en->m;
+    const ModelConfig *c = &m->L.cfg;
+    const LayerLayout *y = &m->L.layers[blk];
+    const float *P = m->params;
+    int d = c->hidden_size, H = c->num_attention_heads, Hkv = config_kv_heads(c);
+    int dqk = config_qk_head_dim(c), dv = config_v_head_dim(c);
+    float scale = (float)config_softmax_scale(c);
+    if (c->arch == ARCH_DEEPSEEK_V3) {
+        int rq = c->q_lora_rank, rkv = c->kv_lora_rank, dr = c->qk_rope_head_dim, dn = c->qk_nope_head_dim;
+        if (rq) {
+            rowgemm(en->cq, rq, h, d, P + y->q_a, NULL, R, d, rq, 0);
+            rmsnorm_forward_f32(en->cqn, en->rstd, en->cq, P + y->q_a_norm, R, rq, c->rms_norm_eps);
+            rowgemm(en->q, H * dqk, en->cqn, rq, P + y->q_b, NULL, R, rq, H * dqk, 0);
+        } else {
+            rowgemm(en->q, H * dqk, h, d, P + y->q_b, NULL, R, d, H * dqk, 0);
+        }
+        if (dr) rope_apply_f32(en->q + dn, pos, R, H, H * dqk, dqk, &m->rope, 0);
+        rowgemm(en->kva, rkv + dr, h, d, P + y->kv_a, NULL, R, d, rkv + dr, 0);
+        for (int r = 0; r < R; r++) memcpy(en->ckvn + (size_t)r * rkv, en->kva + (size_t)r * (rkv + dr), sizeof(float) * rkv);
+        rmsnorm_forward_f32(en->ckvn, en->rstd, en->ckvn, P + y->kv_a_norm, R, rkv, c->rms_norm_eps);
+        if (dr) rope_apply_f32(en->kva + rkv, pos, R, 1, rkv + dr, dr, &m->rope, 0);
+        if (en->absorbed) {
+            for (int r = 0; r < R; r++) {
+                float *dst = cache_at(en, slot[r], blk, pos[r]);
+                memcpy(dst, en->ckvn + (size_t)r * rkv, sizeof(float) * rkv);
+                memcpy(dst + rkv, en->kva + (size_t)r * (rkv + dr) + rkv, sizeof(float) * dr);
+            }
+            // Absorb W_UK into the query: q_lat[h] = W_UK_hᵀ q_nope[h] (per head, rkv wide).
+            for (int hh = 0; hh < H; hh++)
+                rowgemm(en->qlat + (size_t)hh * rkv, H * rkv, en->q + (size_t)hh * dqk, H * dqk,
+                        en->wuk + ((size_t)blk * H + hh) * rkv * dn, NULL, R, dn, rkv, 0);
+            for (int r = 0; r < R; r++) {
+                int n = pos[r] + 1;
+                for (int hh = 0; hh < H; hh++) {
+                    const float *ql = en->qlat + ((size_t)r * H + hh) * rkv;
+                    const float *qp = en->q + ((size_t)r * H + hh) * dqk + dn;
+                    for (int j = 0; j < n; j++) {
+                        const float *cj = cache_at(en, slot[r], blk, j);
+                        en->scores[j] = (dotf(ql, cj, rkv) + dotf(qp, cj + rkv, dr)) * scale;
+                    }
+                    softmax(en->scores, n);
+                    float *ol = en->olat + ((size_t)r * H + hh) * rkv;
+                    memset(ol, 0, sizeof(float) * rkv);
+                    for (int j = 0; j < n; j++) {
+                        const float *cj = cache_at(en, slot[r], blk, j);
+                        float p = en->scores[j];
+                        for (int i = 0; i < rkv; i++) ol[i] += p * cj[i];
+                    }
+                }
+            }
+            // W_UV after the weighted sum: v_h = W_UV_h · o_lat[h].
+            const float *kvb = P + y->kv_b;
+            for (int hh = 0; hh < H; hh++)
+                rowgemm(en->ao + (size_t)hh * dv, H * dv, en->olat + (size_t)hh * rkv, H * rkv,
+                        kvb + ((size_t)hh * (dn + dv) + dn) * rkv, NULL, R, rkv, dv, 0);
+            return;
+        }
+        // naive: expand keys and values per head and cache them
+        rowgemm(en->kvb, H * (dn + dv), en->ckvn, rkv, P + y->kv_b, NULL, R, rkv, H * (dn + dv), 0);
+        for (int r = 0; r < R; r++) {
+            float *k = cache_at(en, slot[r], blk, pos[r]), *v = k + (size_t)H * dqk;
+            const float *kv = en->kvb + (size_t)r * H * (dn + dv), *pe = en->kva + (size_t)r * (rkv + dr) + rkv;
+            for (int hh = 0; hh < H; hh++) {
+                memcpy(k + hh * dqk, kv + hh * (dn + dv), sizeof(float) * dn);
+                memcpy(k + hh * dqk + dn, pe, sizeof(float) * dr);
+                memcpy(v + hh * dv, kv + hh * (dn + dv) + dn, sizeof(float) * dv);
+            }
+        }
+    } else {
+        int W = (H + 2 * Hkv) * dqk;
+        rowgemm(en->qkv, W, h, d, P + y->qkv, c->attention_bias ? P + y->qkv_bias : NULL, R, d, W, 0);
+        for (int r = 0; r < R; r++) memcpy(en->q + (size_t)r * H * dqk, en->qkv + (size_t)r * W, sizeof(float) * H * dqk);
+        rope_apply_f32(en->q, pos, R, H, H * dqk, dqk, &m->rope, 0);
+        rope_apply_f32(en->qkv + H * dqk, pos, R, Hkv, W, dqk, &m->rope, 0);
+        for (int r = 0; r < R; r++)
+            memcpy(cache_at(en, slot[r], blk, pos[r]), en->qkv + (size_t)r * W + H * dqk,
+                   sizeof(float) * Hkv * (dqk + dv));
+    }
+    int group = H / Hkv;
+    for (int r = 0; r < R; r++) {
+        int n = pos[r] + 1;
+        for (int hh = 0; hh < H; hh++) {
+            int kh = hh / group;
+            const float *qh = en->q + ((size_t)r * H + hh) * dqk;
+            for (int j = 0; j < n; j++)
+                en->scores[j] = dotf(qh, cache_at(en, slot[r], blk, j) + (size_t)kh * dqk, dqk) * scale;
+            softmax(en->scores, n);
+            float *o = en->ao + ((size_t)r * H + hh) * dv;
+            memset(o, 0, sizeof(float) * dv);
+            for (int j = 0; j < n; j++) {
+                const float *v = cache_at(en, slot[r], blk, j) + (size_t)Hkv * dqk + (size_t)kh * dv;
+                float p = en->scores[j];
+                for (int i = 0; i < dv; i++) o[i] += p * v[i];
+            }
+        }
+    }
+}
+
+static void ffn(Engine *en, int blk, int R, const float *h2, float *x) {
+    const Model_f32 *m = en->m;
+    const ModelConfig *c = &m->L.cfg;
+    const LayerLayout *y = &m->L.layers[blk];
+    const float *P = m->params;
+    int d = c->hidden_size;
+    size_t gu = y->moe ? y->shared_gate_up : y->gate_up, down = y->moe ? y->shared_down : y->down;
+    int F = y->moe ? c->moe_intermediate_size * c->n_shared_experts : c->intermediate_size;
+    if (F) {
+        rowgemm(en->gu, 2 * F, h2, d, P + gu, NULL, R, d, 2 * F, 0);
+        swiglu_forward_f32(en->act, en->gu, R, F);
+        rowgemm(x, d, en->act, F, P + down, NULL, R, F, d, 1);
+    }
+    if (!y->moe) return;
+    int E = c->n_routed_experts, K = c->num_experts_per_tok, Fm = c->moe_intermediate_size;
+    rowgemm(en->rlogit, E, h2, d, P + y->router, NULL, R, d, E, 0);
+    moe_route_forward_f32(en->idx, en->gate, en->score, en->rlogit, P + y->router_bias, c, R);
+    memset(en->eoff, 0, sizeof(int) * (size_t)(E + 1));
+    for (int r = 0; r < R * K; r++) en->eoff[en->idx[r] + 1]++;
+    for (int e = 0; e < E; e++) en->eoff[e + 1] += en->eoff[e];
+    int fill[E];
+    memcpy(fill, en->eoff, sizeof(int) * (size_t)E);
+    for (int r = 0; r < R * K; r++) en->perm[fill[en->idx[r]]++] = r;
+    for (int r = 0; r < R * K; r++)
+        memcpy(en->xe + (size_t)r * d, h2 + (size_t)(en->perm[r] / K) * d, sizeof(float) * d);
+    for (int e = 0; e < E; e++) {
+        int r0 = en->eoff[e], ne = en->eoff[e + 1] - r0;
+        if (!ne) continue;
+        const float *wgu = P + y->experts + (size_t)e * y->expert_stride, *wd = wgu + (size_t)2 * Fm * d;
+        rowgemm(en->gue + (size_t)r0 * 2 * Fm, 2 * Fm, en->xe + (size_t)r0 * d, d, wgu, NULL, ne, d, 2 * Fm, 0);
+        swiglu_forward_f32(en->acte + (size_t)r0 * Fm, en->gue + (size_t)r0 * 2 * Fm, ne, Fm);
+        rowgemm(en->ye + (size_t)r0 * d, d, en->acte + (size_t)r0 * Fm, Fm, wd, NULL, ne, Fm, d, 0);
+    }
+    // Each token adds its experts' outputs in ascending expert order (its idx order), whatever
+    // else is in the batch.
+    for (int r = 0; r < R * K; r++) {
+        int t = en->perm[r] / K;
+        float g = en->gate[en->perm[r]];
+        const float *yr = en->ye + (size_t)r * d;
+        float *o = x + (size_t)t * d;
+        for (int i = 0; i < d; i++) o[i] += g * yr[i];
+    }
+}
+
+static void block(Engine *en, int blk, int R, const int *slot, const int *pos, float *x) {
+    const Model_f32 *m = en->m;
+    const ModelConfig *c = &m->L.cfg;
+    const LayerLayout *y = &m->L.layers[blk];
+    int d = c->hidden_size;
+    rmsnorm_forward_f32(en->h, en->rstd, x, m->params + y->attn_norm, R, d, c->rms_norm_eps);
+    attention(en, blk, R, slot, pos, en->h);
+    rowgemm(x, d, en->ao, c->num_attention_heads * config_v_head_dim(c), m->params + y->o, NULL, R,
+            c->num_attention_heads * config_v_head_dim(c), d, 1);
+    rmsnorm_forward_f32(en->h, en->rstd, x, m->params + y->ffn_norm, R, d, c->rms_norm_eps);
+    ffn(en, blk, R, en->h, x);
+}
+
+static void head(Engine *en, int R, const float *x, size_t norm, float *logits) {
+    const Model_f32 *m = en->m;
+    const ModelConfig *c = &m->L.cfg;
+    rmsnorm_forward_f32(en->xf, en->rstd, x, m->params + norm, R, c->hidden_size, c->rms_norm_eps);
+    rowgemm(logits, c->vocab_size, en->xf, c->hidden_size, m->params + m->L.lm_head, NULL, R,
+            c->hidden_size, c->vocab_size, 0);
+}
+
+void engine_forward(Engine *en, int R, const int *slot, const int *tok, const int *pos, float *logits) {
+    const Model_f32 *m = en->m;
+    int d = m->L.cfg.hidden_size;
+    DS_CHECK(R <= en->o.max_rows);
+    for (int r = 0; r < R; r++) {
+        DS_CHECK(pos[r] < en->o.max_len && pos[r] <= en->len[slot[r]]);
+        en->len[slot[r]] = pos[r] + 1;
+    }
+    embedding_forward_f32(en->x, tok, m->params + m->L.embed, R, d);
+    for (int l = 0; l < m->L.nlayers; l++) block(en, l, R, slot, pos, en->x);
+    memcpy(en->hid, en->x, sizeof(float) * (size_t)R * d);
+    head(en, R, en->x, m->L.final_norm, logits);
+}
+
+void engine_mtp_forward(Engine *en, int R, const int *src, const int *slot, const int *pos,
+                        const int *next_tok, float *logits) {
+    const Model_f32 *m = en->m;
+    const ModelConfig *c = &m->L.cfg;
+    int d = c->hidden_size, blk = m->L.nlayers;
+    const LayerLayout *y = &m->L.layers[blk];
+    DS_CHECK(m->L.nmtp > 0 && R <= en->o.max_rows);
+    // [norm(embedding of the next token) | norm(hidden state)] → eh_proj → block → head
+    embedding_forward_f32(en->tmp, next_tok, m->params + m->L.embed, R, d);
+    rmsnorm_forward_f32(en->h, en->rstd, en->tmp, m->params + y->enorm, R, d, c->rms_norm_eps);
+    for (int r = 0; r < R; r++) memcpy(en->tmp + (size_t)r * d, en->hid + (size_t)src[r] * d, sizeof(float) * d);
+    rmsnorm_forward_f32(en->xf, en->rstd, en->tmp, m->params + y->hnorm, R, d, c->rms_norm_eps);
+    for (int r = 0; r < R; r++) {
+        memcpy(en->cat + (size_t)r * 2 * d, en->h + (size_t)r * d, sizeof(float) * d);
+        memcpy(en->cat + (size_t)r * 2 * d + d, en->xf + (size_t)r * d, sizeof(float) * d);
+    }
+    rowgemm(en->tmp, d, en->cat, 2 * d, m->params + y->eh_proj, NULL, R, 2 * d, d, 0);
+    block(en, blk, R, slot, pos, en->tmp);
+    head(en, R, en->tmp, y->head_norm, logits);
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env bats
+# ds-infer: the engine against the training forward, cache variants, batching, MTP speculation,
+# scoring, pipes.
+load helpers
+
+setup_file() {
+    needs_data tinyshakespeare/input.txt
+    local d="$BATS_FILE_TMPDIR"
+    head -c 300000 "$DATA/tinyshakespeare/input.txt" > "$d/train.txt"
+    ds-tokenize train --vocab-size 512 --special '<|endoftext|>' -o "$d/tok.json" "$d/train.txt"
+    ds-tokenize encode -t "$d/tok.json" -o "$d/train" "$d/train.txt"
+    ds-pretrain train --config "$ROOT/recipes/tiny-moe.json" --data "$d/train-000000.tar" \
+        --tokenizer "$d/tok.json" --seq-len 64 --batch 8 --steps 120 --lr 3e-3 --eval-every 0 \
+        --threads 1 --peak-gflops 10 -o "$d/ck.tar" --metrics /dev/null
+    for i in $(seq 1 12); do
+        printf '{"id":"p%d","prompt":"%s","extra":%d}\n' "$i" "$(grep -v '^$' "$d/train.txt" | sed -n "$((i * 7))p" | tr -d '"\\')" "$i"
+    done > "$d/prompts.jsonl"
+}
+
+gen() { ds-infer generate -m "$BATS_FILE_TMPDIR/ck.tar" --max-tokens 24 "$@" "$BATS_FILE_TMPDIR/prompts.jsonl"; }
+# the sample-defining fields, one line per sample, sorted
+key() { jq -c '[.id, .sample, .completion, .finish_reason, .n_tokens]' | sort; }
+
+@test "infer unit: engine logits match the training forward (absorbed, naive, GQA, MTP rows)" {
+    unit infer absorbed_matches_training naive_matches_training gqa_matches_training
+}
+@test "infer unit: a sequence's logits are bit-identical alone or in a batch of 16" { unit infer batch_independent; }
+@test "infer unit: greedy tokens equal across naive/absorbed, speculative, batch sizes" { unit infer greedy_equal_across_modes; }
+
+@test "infer: greedy output identical with absorbed and naive caches; latent cache is smaller" {
+    local t="$BATS_TEST_TMPDIR"
+    gen --temperature 0 --stats "$t/a.json" | key > "$t/a"
+    gen --temperature 0 --attn naive --stats "$t/n.json" | key > "$t/n"
+    diff "$t/a" "$t/n"
+    [ "$(wc -l < "$t/a")" -eq 12 ]
+    a=$(jq .cache_bytes_per_token "$t/a.json"); n=$(jq .cache_bytes_per_token "$t/n.json")
+    [ "$a" -lt "$n" ]
+}
+
+@test "infer: MTP speculative decoding gives the plain greedy output and reports acceptance" {
+    local t="$BATS_TEST_TMPDIR"
+    gen --temperature 0 | key > "$t/plain"
+    gen --temperature 0 --speculative mtp --stats "$t/s.json" | key > "$t/spec"
+    diff "$t/plain" "$t/spec"
+    jq -e '.drafted > 0 and .accepted <= .drafted and .acceptance >= 0' "$t/s.json"
+    run gen --temperature 1 --speculative mtp
+    [ "$status" -eq 2 ]
+}
+
+@test "infer: samples do not depend on batch size (temperature 1, top-p, 3 samples each)" {
+    local t="$BATS_TEST_TMPDIR"
+    gen --temperature 1 --top-p 0.9 --n 3 --seed 7 --batch 1 | key > "$t/b1"
+    gen --temperature 1 --top-p 0.9 --n 3 --seed 7 --batch 16 | key > "$t/b16"
+    diff "$t/b1" "$t/b16"
+    [ "$(wc -l < "$t/b1")" -eq 36 ]
+    gen --temperature 1 --n 3 --seed 8 --batch 16 | key > "$t/other"
+    ! diff -q "$t/b1" "$t/other"
+}
+
+@test "infer: parallel --pipe -k with --ordered is identical to one process" {
+    local t="$BATS_TEST_TMPDIR" m="$BATS_FILE_TMPDIR/ck.tar"
+    ds-infer generate -m "$m" --max-tokens 16 --temperature 1 --seed 3 --ordered < "$BATS_FILE_TMPDIR/prompts.jsonl" \
+        | jq -c 'del(.time)' > "$t/one"
+    parallel --pipe -k -N 4 ds-infer generate -m "$m" --max-tokens 16 --temperature 1 --seed 3 --ordered \
+        < "$BATS_FILE_TMPDIR/prompts.jsonl" | jq -c 'del(.time)' > "$t/many"
+    cmp "$t/one" "$t/many"
+    head -1 "$t/one" | jq -e '.id == "p1" and .sample == 0 and .extra == 1'
+}
+
+@test "infer: stop strings, token ids and logprobs in the output" {
+    local t="$BATS_TEST_TMPDIR"
+    gen --temperature 0 --stop $'\n' --ids --logprobs --max-tokens 40 > "$t/o"
+    jq -e 'select(.finish_reason == "stop") | .completion | contains("\n") | not' "$t/o" > /dev/null
+    [ "$(jq -r .finish_reason "$t/o" | grep -c stop)" -ge 1 ]
+    jq -e '(.token_ids | length) == .n_tokens and (.logprobs | length) == .n_tokens and
+           ((.logprobs | add) - .sum_logprob | fabs) < 1e-3' "$t/o" > /dev/null
+}
+
+@test "infer: score gives n-1 log-probabilities, also from a folder without a tokenizer" {
+    local t="$BATS_TEST_TMPDIR"
+    ds-pretrain export "$BATS_FILE_TMPDIR/ck.tar" "$t/hf"
+    rm "$t/hf/tokenizer.json"
+    echo '{"id":"x","ids":[1,2,3,4,5,6,7,8,9,10]}' | ds-infer score -m "$t/hf" > "$t/s"
+    jq -e '.id == "x" and (.logprobs | length) == 9 and all(.logprobs[]; . <= 0)' "$t/s"
+    echo '{"id":"y","text":"ROMEO: hello"}' | ds-infer score -m "$BATS_FILE_TMPDIR/ck.tar" | jq -e '.logprobs | length > 1'
+    run ds-infer score -m "$t/hf" <<< '{"id":"z","ids":[1,99999]}'
+    [ "$status" -eq 1 ]
+    assert_output --partial "<stdin>:1"
+}
+
+@test "infer: pipes into ds-eval; malformed input names file:line; --help/--version" {
+    local t="$BATS_TEST_TMPDIR"
+    gen --temperature 0 | ds-eval --task format --problems "$BATS_FILE_TMPDIR/prompts.jsonl" - --summary "$t/sum.json" > /dev/null
+    jq -e '.n_samples == 12' "$t/sum.json"
+    printf '{"id":"a","prompt":"x"}\n{oops\n' > "$t/bad.jsonl"
+    run ds-infer generate -m "$BATS_FILE_TMPDIR/ck.tar" "$t/bad.jsonl"
+    [ "$status" -eq 1 ]
+    assert_output --partial "bad.jsonl:2"
+    run ds-infer generate -m "$t/nope.tar"
+    [ "$status" -eq 1 ]
+    run ds-infer --version
+    [ "$status" -eq 0 ]
+    run ds-infer generate
+    [ "$status" -eq 2 ]
+}

@@ -1,0 +1,417 @@
+// ds-infer — generation (batched, continuous batching, MTP speculative decoding) and scoring.
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomic_file.h"
+#include "chat.h"
+#include "checkpoint.h"
+#include "cli.h"
+#include "generate.h"
+#include "jsonl.h"
+#include "sha256.h"
+
+static const char *PROG = "ds-infer";
+
+static void usage(void) {
+    printf("Usage: ds-infer generate -m MODEL [options] [PROMPTS.jsonl|-]\n"
+           "       ds-infer score -m MODEL [IDS.jsonl|-]\n"
+           "MODEL is a checkpoint tar or a folder with config.json + model.safetensors (+ tokenizer.json).\n"
+           "\n"
+           "generate: reads {\"id\", \"prompt\"} or {\"id\", \"messages\": [...]} (or {\"id\", \"ids\": [...]})\n"
+           "per line; prints one line per sample as it finishes: id, sample, completion, finish_reason,\n"
+           "n_prompt_tokens, n_tokens, sum_logprob, time (other input fields pass through).\n"
+           "  --n N [1]  --max-tokens N [256]  --temperature T [1]  --top-p P [1]  --top-k K [0]\n"
+           "  --seed S [0]         a sample's randomness depends only on (seed, id, sample index)\n"
+           "  --stop STR           stop string (repeatable); --eos TOKEN (repeatable; default <|endoftext|>)\n"
+           "  --template plain|r1  [plain] chat template for prompts/messages\n"
+           "  --batch N [16]       sequences decoded together   --prefill-chunk N [64]\n"
+           "  --max-len N [1024]   positions per sequence\n"
+           "  --attn absorbed|naive [absorbed]  MLA latent cache or expanded K/V cache\n"
+           "  --speculative mtp    MTP drafts verified by the main model (greedy only)\n"
+           "  --ordered            print samples in input order (identical output when split with\n"
+           "                       parallel --pipe -k)\n"
+           "  --ids --logprobs     include token ids / per-token logprobs\n"
+           "  --stats FILE         JSON: tokens/s, cache bytes per token, MTP acceptance\n"
+           "  --threads N\n"
+           "score: reads {\"id\", \"ids\": [...]} (or \"text\" with a tokenizer); prints\n"
+           "{\"id\", \"logprobs\": [...]}: log p(ids[t] | ids[<t]) for t = 1..n-1 under the main head.\n");
+}
+
+enum {
+    O_N = OPT_FIRST_TOOL_OPTION, O_MAXTOK, O_TEMP, O_TOPP, O_TOPK, O_SEED, O_STOP, O_EOS, O_TEMPLATE,
+    O_BATCH, O_CHUNK, O_MAXLEN, O_ATTN, O_SPEC, O_ORDERED, O_IDS, O_LOGPROBS, O_STATS, O_THREADS
+};
+
+typedef struct Loaded {
+    Checkpoint ck;
+    Model_f32 m;
+    Tokenizer *tok;
+} Loaded;
+
+static void load_model(Loaded *L, const char *path, int max_len) {
+    DsErr e;
+    if (ckpt_open(&L->ck, path, &e)) cli_fail_err(PROG, &e);
+    model_init_f32(&L->m, &L->ck.cfg, 0, max_len);
+    if (ckpt_load_weights(&L->ck, &L->m, &e)) cli_fail_err(PROG, &e);
+    size_t n;
+    const char *tj = ckpt_tokenizer_json(&L->ck, &n);
+    L->tok = tj ? tok_from_json(tj, n, path, &e) : NULL;
+    if (tj && !L->tok) cli_fail_err(PROG, &e);
+}
+
+static void unload_model(Loaded *L) {
+    tok_free(L->tok);
+    model_free_f32(&L->m);
+    ckpt_close(&L->ck);
+}
+
+// ---------------------------------------------------------------------------
+// generate
+
+typedef struct Job {     // one input record
+    json_t *rec;
+    char *id;
+    TokIds ids;
+    int remaining;       // samples not yet delivered
+    json_t **outs;       // --ordered: lines waiting for their turn
+} Job;
+
+typedef struct Run {
+    JsonlReader rd;
+    const Tokenizer *tok;
+    PromptTemplate tmpl;
+    int n, vocab, want_ids, want_lp, ordered;
+    Job **jobs;          // in input order (--ordered keeps them until printed)
+    long njobs, next_print, line;
+    Job *cur;
+    int cur_sample;
+    FILE *out;
+} Run;
+
+static char *record_id(const json_t *rec, long line) {
+    json_t *id = json_object_get(rec, "id");
+    char buf[64];
+    if (json_is_string(id)) return ds_strdup(json_string_value(id));
+    if (json_is_integer(id)) {
+        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(id));
+        return ds_strdup(buf);
+    }
+    snprintf(buf, sizeof buf, "%ld", line);
+    return ds_strdup(buf);
+}
+
+static uint64_t id_stream(const char *id) {
+    uint8_t d[32];
+    Sha256 s;
+    sha256_init(&s);
+    sha256_update(&s, id, strlen(id));
+    sha256_final(&s, d);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | d[i];
+    return v;
+}
+
+static int read_job(Run *r, DsErr *e) {
+    json_t *rec;
+    int got = jsonl_next(&r->rd, &rec, e);
+    if (got <= 0) return got;
+    char where[600];
+    snprintf(where, sizeof where, "%s:%ld", jsonl_name(&r->rd), r->rd.line);
+    Job *j = ds_calloc(1, sizeof *j);
+    j->rec = rec;
+    j->id = record_id(rec, ++r->line);
+    json_t *ids = json_object_get(rec, "ids");
+    if (json_is_array(ids)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(ids, i, v) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= r->vocab)
+                return ds_errf(e, "%s: ids[%zu] is not a token id of this model", where, i);
+            tokids_push(&j->ids, (uint32_t)json_integer_value(v));
+        }
+    } else {
+        if (!r->tok) return ds_errf(e, "%s: the model has no tokenizer.json; give \"ids\"", where);
+        char *prompt, *answer;
+        if (chat_render(rec, r->tmpl, where, &prompt, &answer, e)) return DS_ERR;
+        tok_encode(r->tok, prompt, strlen(prompt), 1, &j->ids);
+        free(prompt), free(answer);
+    }
+    if (j->ids.n == 0) return ds_errf(e, "%s: empty prompt", where);
+    j->remaining = r->n;
+    j->outs = ds_calloc((size_t)r->n, sizeof(json_t *));
+    r->jobs = ds_realloc(r->jobs, sizeof(Job *) * (size_t)(r->njobs + 1));
+    r->jobs[r->njobs++] = j;
+    return 1;
+}
+
+static int next_request(void *ctx, GenRequest *req, DsErr *e) {
+    Run *r = ctx;
+    if (!r->cur || r->cur_sample == r->n) {
+        int got = read_job(r, e);
+        if (got <= 0) return got;
+        r->cur = r->jobs[r->njobs - 1];
+        r->cur_sample = 0;
+    }
+    Job *j = r->cur;
+    *req = (GenRequest){j->ids.ids, (int)j->ids.n, id_stream(j->id), (uint64_t)r->cur_sample, j};
+    r->cur_sample++;
+    return 1;
+}
+
+static void free_job(Job *j) {
+    json_decref(j->rec);
+    free(j->id);
+    tokids_free(&j->ids);
+    free(j->outs);
+    free(j);
+}
+
+static int flush_ordered(Run *r, DsErr *e) {
+    while (r->next_print < r->njobs && r->jobs[r->next_print] && r->jobs[r->next_print]->remaining == 0) {
+        Job *j = r->jobs[r->next_print];
+        for (int s = 0; s < r->n; s++) {
+            if (jsonl_write(r->out, j->outs[s])) return ds_errf(e, "<stdout>: write error");
+            json_decref(j->outs[s]);
+        }
+        fflush(r->out);
+        free_job(j);
+        r->jobs[r->next_print++] = NULL;
+    }
+    return DS_OK;
+}
+
+static int on_done(void *ctx, const GenResult *g, DsErr *e) {
+    Run *r = ctx;
+    Job *j = g->req->user;
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(j->id));
+    json_object_set_new(o, "sample", json_integer((json_int_t)g->req->sample));
+    json_object_set_new(o, "completion", json_stringn(g->text, g->text_len));
+    json_object_set_new(o, "finish_reason", json_string(g->finish));
+    json_object_set_new(o, "n_prompt_tokens", json_integer(g->req->prompt_len));
+    json_object_set_new(o, "n_tokens", json_integer(g->n));
+    json_object_set_new(o, "sum_logprob", json_real(g->sum_logprob));
+    json_object_set_new(o, "time", json_real(g->seconds));
+    if (r->want_ids) {
+        json_t *a = json_array();
+        for (int i = 0; i < g->n; i++) json_array_append_new(a, json_integer(g->tokens[i]));
+        json_object_set_new(o, "token_ids", a);
+    }
+    if (r->want_lp) {
+        json_t *a = json_array();
+        for (int i = 0; i < g->n; i++) json_array_append_new(a, json_real(g->logprobs[i]));
+        json_object_set_new(o, "logprobs", a);
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(j->rec, k, v) {
+        if (strcmp(k, "prompt") && strcmp(k, "messages") && strcmp(k, "ids") && !json_object_get(o, k))
+            json_object_set(o, k, v);
+    }
+    j->remaining--;
+    if (r->ordered) {
+        j->outs[g->req->sample] = o;
+        return flush_ordered(r, e);
+    }
+    int bad = jsonl_write(r->out, o);
+    fflush(r->out);
+    json_decref(o);
+    if (j->remaining == 0) {
+        for (long i = 0; i < r->njobs; i++)
+            if (r->jobs[i] == j) r->jobs[i] = NULL;
+        free_job(j);
+    }
+    return bad ? ds_errf(e, "<stdout>: write error") : DS_OK;
+}
+
+static int cmd_generate(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"help", 0, 0, OPT_HELP}, {"version", 0, 0, OPT_VERSION}, {"model", 1, 0, 'm'}, {"n", 1, 0, O_N},
+        {"max-tokens", 1, 0, O_MAXTOK}, {"temperature", 1, 0, O_TEMP}, {"top-p", 1, 0, O_TOPP},
+        {"top-k", 1, 0, O_TOPK}, {"seed", 1, 0, O_SEED}, {"stop", 1, 0, O_STOP}, {"eos", 1, 0, O_EOS},
+        {"template", 1, 0, O_TEMPLATE}, {"batch", 1, 0, O_BATCH}, {"prefill-chunk", 1, 0, O_CHUNK},
+        {"max-len", 1, 0, O_MAXLEN}, {"attn", 1, 0, O_ATTN}, {"speculative", 1, 0, O_SPEC},
+        {"ordered", 0, 0, O_ORDERED}, {"ids", 0, 0, O_IDS}, {"logprobs", 0, 0, O_LOGPROBS},
+        {"stats", 1, 0, O_STATS}, {"threads", 1, 0, O_THREADS}, {0, 0, 0, 0}};
+    const char *model = NULL, *stats = NULL, *tmpl = "plain";
+    const char *stops[64], *eos_names[16];
+    int nstops = 0, neos = 0, c;
+    GenConfig g = {.sp = {1.0, 1.0, 0}, .max_tokens = 256, .prefill_chunk = 64};
+    EngineOpts eo = {.slots = 16, .max_len = 1024};
+    Run r = {.n = 1, .out = stdout};
+    while ((c = getopt_long(argc, argv, "m:", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_HELP: usage(); return EXIT_OK;
+        case OPT_VERSION: cli_print_version(PROG); return EXIT_OK;
+        case 'm': model = optarg; break;
+        case O_N: r.n = (int)cli_long(PROG, "--n", optarg, 1, 1 << 20); break;
+        case O_MAXTOK: g.max_tokens = (int)cli_long(PROG, "--max-tokens", optarg, 0, 1 << 24); break;
+        case O_TEMP: g.sp.temperature = cli_double(PROG, "--temperature", optarg, 0, 100); break;
+        case O_TOPP: g.sp.top_p = cli_double(PROG, "--top-p", optarg, 1e-9, 1); break;
+        case O_TOPK: g.sp.top_k = (int)cli_long(PROG, "--top-k", optarg, 0, 1 << 30); break;
+        case O_SEED: g.seed = cli_u64(PROG, "--seed", optarg); break;
+        case O_STOP:
+            if (nstops == 64 || !*optarg) cli_usage_error(PROG, "--stop: at most 64 non-empty strings");
+            stops[nstops++] = optarg;
+            break;
+        case O_EOS:
+            if (neos == 16) cli_usage_error(PROG, "--eos: at most 16");
+            eos_names[neos++] = optarg;
+            break;
+        case O_TEMPLATE: tmpl = optarg; break;
+        case O_BATCH: eo.slots = (int)cli_long(PROG, "--batch", optarg, 1, 4096); break;
+        case O_CHUNK: g.prefill_chunk = (int)cli_long(PROG, "--prefill-chunk", optarg, 1, 1 << 20); break;
+        case O_MAXLEN: eo.max_len = (int)cli_long(PROG, "--max-len", optarg, 2, 1 << 20); break;
+        case O_ATTN:
+            if (!strcmp(optarg, "naive")) eo.naive_attn = 1;
+            else if (strcmp(optarg, "absorbed")) cli_usage_error(PROG, "--attn: absorbed or naive");
+            break;
+        case O_SPEC:
+            if (strcmp(optarg, "mtp")) cli_usage_error(PROG, "--speculative: only 'mtp'");
+            g.speculative = 1;
+            break;
+        case O_ORDERED: r.ordered = 1; break;
+        case O_IDS: r.want_ids = 1; break;
+        case O_LOGPROBS: r.want_lp = 1; break;
+        case O_STATS: stats = optarg; break;
+        case O_THREADS: cli_set_threads((int)cli_long(PROG, "--threads", optarg, 1, 1024)); break;
+        default: cli_usage_error(PROG, "unknown option");
+        }
+    }
+    if (!model) cli_usage_error(PROG, "generate: -m MODEL is required");
+    if (argc - optind > 1) cli_usage_error(PROG, "generate: at most one input file");
+    if (task_template_from_name(tmpl, &r.tmpl)) cli_usage_error(PROG, "--template: plain or r1");
+    if (g.speculative && g.sp.temperature > 0)
+        cli_usage_error(PROG, "--speculative mtp needs --temperature 0 (greedy)");
+    Loaded L = {0};
+    load_model(&L, model, eo.max_len);
+    DsErr e;
+    if (g.speculative && !L.m.L.nmtp) cli_fail(PROG, "%s: the model has no MTP layers", model);
+    uint32_t eos[16];
+    for (int i = 0; i < neos; i++) {
+        int id = L.tok ? tok_token_id(L.tok, eos_names[i]) : -1;
+        char *end;
+        long v = strtol(eos_names[i], &end, 10);
+        if (id < 0 && *end == 0 && v >= 0 && v < L.m.L.cfg.vocab_size) id = (int)v;
+        if (id < 0) cli_usage_error(PROG, "--eos: '%s' is not a token of this model", eos_names[i]);
+        eos[i] = (uint32_t)id;
+    }
+    if (neos == 0 && L.tok && tok_token_id(L.tok, "<|endoftext|>") >= 0)
+        eos[neos++] = (uint32_t)tok_token_id(L.tok, "<|endoftext|>");
+    if ((nstops) && !L.tok) cli_fail(PROG, "%s: --stop needs a model with tokenizer.json", model);
+    g.eos = eos, g.n_eos = neos, g.tok = L.tok, g.stops = stops, g.n_stops = nstops;
+    eo.max_rows = eo.slots * 2 + g.prefill_chunk;
+    Engine *en = engine_new(&L.m, &eo, &e);
+    if (!en) cli_fail_err(PROG, &e);
+    r.tok = L.tok;
+    r.vocab = L.m.L.cfg.vocab_size;
+    if (jsonl_open(&r.rd, optind < argc ? argv[optind] : "-", 0, &e)) cli_fail_err(PROG, &e);
+    GenStats st;
+    int rc = generate(en, &g, next_request, &r, on_done, &r, &st, &e);
+    if (rc) cli_fail_err(PROG, &e);
+    if (stats) {
+        json_t *j = json_pack("{s:I,s:I,s:I,s:f,s:f,s:I,s:s,s:i,s:I,s:I,s:f}", "samples", (json_int_t)st.samples,
+                              "tokens", (json_int_t)st.tokens, "forwards", (json_int_t)st.forwards,
+                              "seconds", st.seconds, "tokens_per_s", st.seconds > 0 ? st.tokens / st.seconds : 0,
+                              "cache_bytes_per_token", (json_int_t)engine_cache_bytes_per_token(en),
+                              "attn", eo.naive_attn ? "naive" : "absorbed", "batch", eo.slots,
+                              "drafted", (json_int_t)st.drafted, "accepted", (json_int_t)st.accepted,
+                              "acceptance", st.drafted ? (double)st.accepted / st.drafted : 0.0);
+        AtomicFile f;
+        if (atomic_open(&f, stats, &e) || jsonl_write(f.f, j) || atomic_commit(&f, &e)) cli_fail_err(PROG, &e);
+        json_decref(j);
+    }
+    jsonl_close(&r.rd);
+    free(r.jobs);
+    engine_free(en);
+    unload_model(&L);
+    return EXIT_OK;
+}
+
+// ---------------------------------------------------------------------------
+// score
+
+static int cmd_score(int argc, char **argv) {
+    static const struct option opts[] = {{"help", 0, 0, OPT_HELP}, {"version", 0, 0, OPT_VERSION},
+                                         {"model", 1, 0, 'm'}, {"threads", 1, 0, O_THREADS}, {0, 0, 0, 0}};
+    const char *model = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "m:", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_HELP: usage(); return EXIT_OK;
+        case OPT_VERSION: cli_print_version(PROG); return EXIT_OK;
+        case 'm': model = optarg; break;
+        case O_THREADS: cli_set_threads((int)cli_long(PROG, "--threads", optarg, 1, 1024)); break;
+        default: cli_usage_error(PROG, "unknown option");
+        }
+    }
+    if (!model) cli_usage_error(PROG, "score: -m MODEL is required");
+    Loaded L = {0};
+    int max_len = 4096;
+    load_model(&L, model, max_len);
+    DsErr e;
+    int chunk = 64, V = L.m.L.cfg.vocab_size;
+    EngineOpts eo = {.slots = 1, .max_len = max_len, .max_rows = chunk};
+    Engine *en = engine_new(&L.m, &eo, &e);
+    if (!en) cli_fail_err(PROG, &e);
+    JsonlReader rd;
+    if (jsonl_open(&rd, optind < argc ? argv[optind] : "-", 0, &e)) cli_fail_err(PROG, &e);
+    float *logits = ds_malloc(sizeof(float) * (size_t)chunk * V);
+    int slot[64] = {0}, pos[64], tok[64];
+    json_t *rec;
+    int got;
+    long line = 0;
+    while ((got = jsonl_next(&rd, &rec, &e)) == 1) {
+        line++;
+        TokIds ids = {0};
+        json_t *a = json_object_get(rec, "ids");
+        const char *text = json_string_value(json_object_get(rec, "text"));
+        if (json_is_array(a)) {
+            size_t i;
+            json_t *v;
+            json_array_foreach(a, i, v) {
+                if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= V)
+                    cli_fail(PROG, "%s:%ld: ids[%zu] is not a token id of this model", jsonl_name(&rd), rd.line, i);
+                tokids_push(&ids, (uint32_t)json_integer_value(v));
+            }
+        } else if (text && L.tok) {
+            tok_encode(L.tok, text, strlen(text), 0, &ids);
+        } else {
+            cli_fail(PROG, "%s:%ld: needs \"ids\" (or \"text\" with a model that has tokenizer.json)", jsonl_name(&rd), rd.line);
+        }
+        if ((int)ids.n > max_len) cli_fail(PROG, "%s:%ld: %zu tokens exceed %d", jsonl_name(&rd), rd.line, ids.n, max_len);
+        json_t *lps = json_array();
+        for (size_t s = 0; s < ids.n; s += (size_t)chunk) {
+            int R = (int)DS_MIN((size_t)chunk, ids.n - s);
+            for (int i = 0; i < R; i++) pos[i] = (int)(s + i), tok[i] = (int)ids.ids[s + i];
+            engine_forward(en, R, slot, tok, pos, logits);
+            for (int i = 0; i < R && s + i + 1 < ids.n; i++)
+                json_array_append_new(lps, json_real(sample_logprob(logits + (size_t)i * V, V, (int)ids.ids[s + i + 1])));
+        }
+        engine_truncate(en, 0, 0);
+        json_t *o = json_object();
+        json_t *id = json_object_get(rec, "id");
+        json_object_set_new(o, "id", id ? json_incref(id) : json_integer(line));
+        json_object_set_new(o, "logprobs", lps);
+        jsonl_write(stdout, o);
+        json_decref(o);
+        json_decref(rec);
+        tokids_free(&ids);
+    }
+    if (got < 0) cli_fail_err(PROG, &e);
+    free(logits);
+    jsonl_close(&rd);
+    engine_free(en);
+    unload_model(&L);
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) cli_usage_error(PROG, "missing command (generate, score)");
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return usage(), EXIT_OK;
+    if (!strcmp(argv[1], "--version")) return cli_print_version(PROG), EXIT_OK;
+    if (!strcmp(argv[1], "generate")) return cmd_generate(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "score")) return cmd_score(argc - 1, argv + 1);
+    cli_usage_error(PROG, "unknown command '%s'", argv[1]);
+}
