@@ -150,6 +150,8 @@ int ckpt_load_optimizer(const Checkpoint *ck, AdamW *o, DsErr *e) {
     return rc;
 }
 
+const TarMember *ckpt_member(const Checkpoint *ck, const char *name) { return tar_find(&ck->files, name); }
+
 const char *ckpt_tokenizer_json(const Checkpoint *ck, size_t *len) {
     const TarMember *t = tar_find(&ck->files, "tokenizer.json");
     *len = t ? t->size : 0;
@@ -178,7 +180,7 @@ static char *config_text(const ModelConfig *c, size_t *len) {
 }
 
 int ckpt_save(const char *path, const Model_f32 *m, const AdamW *opt, const char *tokenizer_json,
-              size_t tokenizer_len, const json_t *state, DsErr *e) {
+              size_t tokenizer_len, const json_t *state, const TarMember *extra, int nextra, DsErr *e) {
     TarWriter *w = tar_writer_open(path, e);
     if (!w) return DS_ERR;
     size_t clen;
@@ -203,6 +205,7 @@ int ckpt_save(const char *path, const Model_f32 *m, const AdamW *opt, const char
         rc = tar_writer_add(w, "state.json", s, strlen(s), e);
         free(s);
     }
+    for (int i = 0; i < nextra && !rc; i++) rc = tar_writer_add(w, extra[i].name, extra[i].data, extra[i].size, e);
     free(cfg);
     dsbuf_free(&weights);
     dsbuf_free(&optim);

@@ -35,9 +35,11 @@ const char *ckpt_tokenizer_json(const Checkpoint *ck, size_t *len);
 // Serialises the weights as model.safetensors (metadata: format, ds version).
 void ckpt_weights_safetensors(const Model_f32 *m, DsBuf *out);
 // Writes a checkpoint tar atomically. opt and state may be NULL (inference-only checkpoint);
-// tokenizer_json may be NULL.
+// tokenizer_json may be NULL; extra members (e.g. a reference model's weights) are appended.
 int ckpt_save(const char *path, const Model_f32 *m, const AdamW *opt, const char *tokenizer_json,
-              size_t tokenizer_len, const json_t *state, DsErr *e);
+              size_t tokenizer_len, const json_t *state, const TarMember *extra, int nextra, DsErr *e);
+// A member of the checkpoint by name, or NULL.
+const TarMember *ckpt_member(const Checkpoint *ck, const char *name);
 // Writes config.json, model.safetensors and (if present) tokenizer.json into dir (created if
 // needed), each atomically.
 int ckpt_export_dir(const Checkpoint *ck, const char *dir, DsErr *e);

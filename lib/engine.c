@@ -44,16 +44,8 @@ Engine *engine_new(const Model_f32 *m, const EngineOpts *o, DsErr *e) {
     en->per_tok = en->absorbed ? rkv + dr : Hkv * (dqk + dv);
     en->cache = fbuf((size_t)o->slots * en->nblk * o->max_len * en->per_tok);
     en->len = ds_calloc((size_t)o->slots, sizeof(int));
-    if (en->absorbed) {
-        en->wuk = fbuf((size_t)en->nblk * H * rkv * dn);
-        for (int l = 0; l < en->nblk; l++) {
-            const float *kvb = m->params + m->L.layers[l].kv_b; // [H*(dn+dv), rkv]
-            for (size_t h = 0; h < H; h++)
-                for (size_t i = 0; i < dn; i++)
-                    for (size_t r = 0; r < rkv; r++)
-                        en->wuk[(((size_t)l * H + h) * rkv + r) * dn + i] = kvb[(h * (dn + dv) + i) * rkv + r];
-        }
-    }
+    if (en->absorbed) en->wuk = fbuf((size_t)en->nblk * H * rkv * dn);
+    engine_refresh(en);
     size_t R = o->max_rows, E = c->n_routed_experts, K = c->num_experts_per_tok;
     size_t F = DS_MAX((size_t)c->intermediate_size, (size_t)c->moe_intermediate_size * c->n_shared_experts);
     en->x = fbuf(R * d), en->h = fbuf(R * d), en->hid = fbuf(R * d), en->xf = fbuf(R * d);
@@ -77,6 +69,20 @@ Engine *engine_new(const Model_f32 *m, const EngineOpts *o, DsErr *e) {
     en->mtok = ds_calloc(R, sizeof(int));
     (void)V;
     return en;
+}
+
+void engine_refresh(Engine *en) {
+    if (!en->absorbed) return;
+    const Model_f32 *m = en->m;
+    const ModelConfig *c = &m->L.cfg;
+    size_t H = c->num_attention_heads, rkv = c->kv_lora_rank, dn = c->qk_nope_head_dim, dv = c->v_head_dim;
+    for (int l = 0; l < en->nblk; l++) {
+        const float *kvb = m->params + m->L.layers[l].kv_b; // [H*(dn+dv), rkv]
+        for (size_t h = 0; h < H; h++)
+            for (size_t i = 0; i < dn; i++)
+                for (size_t r = 0; r < rkv; r++)
+                    en->wuk[(((size_t)l * H + h) * rkv + r) * dn + i] = kvb[(h * (dn + dv) + i) * rkv + r];
+    }
 }
 
 void engine_free(Engine *en) {

@@ -38,6 +38,8 @@ void engine_forward(Engine *en, int R, const int *slot, const int *tok, const in
 // pos+1) and gets the logits for the token at pos+2. Writes the MTP module's cache at pos.
 void engine_mtp_forward(Engine *en, int R, const int *src, const int *slot, const int *pos,
                         const int *next_tok, float *logits);
+// Recomputes what the engine derived from the weights (after an optimizer step changed them).
+void engine_refresh(Engine *en);
 // Forgets cached positions >= len of a slot (len 0 frees it for a new sequence).
 void engine_truncate(Engine *en, int slot, int len);
 

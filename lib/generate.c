@@ -50,9 +50,10 @@ static void commit(Gen *g, Slot *s, int tok, const float *logits) {
     s->lp[s->nout++] = (float)sample_logprob(logits, g->V, tok);
     s->pending = tok;
     if (c->tok) {
-        size_t old = s->text.len, n;
+        size_t old = s->text.len, n = 0;
+        // ids past the tokenizer's vocabulary (a padded embedding) have no text
         const char *b = tok_token_bytes(c->tok, (uint32_t)tok, &n);
-        dsbuf_append(&s->text, b, n);
+        if (b) dsbuf_append(&s->text, b, n);
         for (int i = 0; i < c->n_stops; i++) {
             size_t sl = strlen(c->stops[i]);
             // only the region the new bytes can complete

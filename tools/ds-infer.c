@@ -10,6 +10,7 @@
 #include "generate.h"
 #include "jsonl.h"
 #include "sha256.h"
+#include "utf8.h"
 
 static const char *PROG = "ds-infer";
 
@@ -187,7 +188,10 @@ static int on_done(void *ctx, const GenResult *g, DsErr *e) {
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(j->id));
     json_object_set_new(o, "sample", json_integer((json_int_t)g->req->sample));
-    json_object_set_new(o, "completion", json_stringn(g->text, g->text_len));
+    DsBuf text = {0};
+    utf8_sanitize(g->text, g->text_len, &text); // a byte token can leave a character unfinished
+    json_object_set_new(o, "completion", json_stringn(text.data ? text.data : "", text.len));
+    dsbuf_free(&text);
     json_object_set_new(o, "finish_reason", json_string(g->finish));
     json_object_set_new(o, "n_prompt_tokens", json_integer(g->req->prompt_len));
     json_object_set_new(o, "n_tokens", json_integer(g->n));
