@@ -103,3 +103,13 @@ key() { jq -c '[.id, .sample, .completion, .finish_reason, .n_tokens]' | sort; }
     run ds-infer generate
     [ "$status" -eq 2 ]
 }
+
+@test "eval -m: ds-eval generates with a checkpoint and grades in one command" {
+    local t="$BATS_TEST_TMPDIR"
+    ds-eval -m "$BATS_FILE_TMPDIR/ck.tar" --task format --problems "$BATS_FILE_TMPDIR/prompts.jsonl" \
+        --n 2 --max-tokens 8 --k 1,2 --summary "$t/s.json" > "$t/per.jsonl"
+    jq -e '.n_samples == 24 and .n_problems == 12 and has("pass@2")' "$t/s.json"
+    [ "$(wc -l < "$t/per.jsonl")" -eq 24 ]
+    run ds-eval -m "$BATS_FILE_TMPDIR/ck.tar" --task format --problems "$BATS_FILE_TMPDIR/prompts.jsonl" x.jsonl
+    [ "$status" -eq 2 ]
+}

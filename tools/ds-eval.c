@@ -3,14 +3,18 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "atomic_file.h"
+#include "checkpoint.h"
 #include "cli.h"
+#include "generate.h"
 #include "grade.h"
 #include "jsonl.h"
 #include "passk.h"
 #include "progress.h"
 #include "task.h"
+#include "utf8.h"
 
 static const char *prog = "ds-eval";
 
@@ -18,6 +22,7 @@ static void usage(void) {
     printf(
         "Usage: ds-eval [grade] --task TASK --problems FILE [COMPLETIONS.jsonl|-] [options]\n"
         "       ds-eval prompts --task TASK --problems FILE [--template plain|r1] [-o FILE]\n"
+        "       ds-eval -m MODEL --task TASK --problems FILE [--n N] [--temperature T] ...\n"
         "\n"
         "grade (the default) reads completions "
         "{\"id\",\"sample\",\"completion\",\"n_tokens\",...}\n"
@@ -39,6 +44,9 @@ static void usage(void) {
         "  --lang-script S     lang task target: latin (default) | cyrillic | greek | cjk\n"
         "  --skip-bad          warn about and skip malformed lines and records\n"
         "  --template T        prompts: plain (default) | r1 (the R1-Zero conversation text)\n"
+        "  -m MODEL            generate the completions with this checkpoint first (R1's evaluation\n"
+        "                      defaults): --n N [1] --temperature T [0.6] --top-p P [0.95]\n"
+        "                      --max-tokens N [256] --seed S [0] --batch N [16]; uses --template\n"
         "  --help, --version\n"
         "\n"
         "Exit status: 0 ok, 1 bad input or I/O error, 2 usage error.\n");
@@ -53,7 +61,13 @@ enum {
     OPT_EXTRACT,
     OPT_SCRIPT,
     OPT_SKIP_BAD,
-    OPT_TEMPLATE
+    OPT_TEMPLATE,
+    OPT_N,
+    OPT_TEMP,
+    OPT_TOPP,
+    OPT_MAXTOK,
+    OPT_SEED,
+    OPT_BATCH
 };
 enum { MAX_K = 16, MAX_BY = 8 };
 
@@ -68,6 +82,10 @@ typedef struct Args {
     GradeOpts go;
     int skip_bad;
     PromptTemplate tmpl;
+    const char *model; // generate first
+    int n, max_tokens, batch;
+    double temperature, top_p;
+    uint64_t seed;
 } Args;
 
 static void parse_k(Args *a, const char *s) {
@@ -94,9 +112,17 @@ static void parse_args(int argc, char **argv, Args *a) {
                                          {"lang-script", required_argument, 0, OPT_SCRIPT},
                                          {"skip-bad", no_argument, 0, OPT_SKIP_BAD},
                                          {"template", required_argument, 0, OPT_TEMPLATE},
+                                         {"model", required_argument, 0, 'm'},
+                                         {"n", required_argument, 0, OPT_N},
+                                         {"temperature", required_argument, 0, OPT_TEMP},
+                                         {"top-p", required_argument, 0, OPT_TOPP},
+                                         {"max-tokens", required_argument, 0, OPT_MAXTOK},
+                                         {"seed", required_argument, 0, OPT_SEED},
+                                         {"batch", required_argument, 0, OPT_BATCH},
                                          {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->output = "-";
+    a->n = 1, a->max_tokens = 256, a->batch = 16, a->temperature = 0.6, a->top_p = 0.95;
     grade_opts_default(&a->go);
     parse_k(a, "1,4,16");
     if (argc > 1 && (strcmp(argv[1], "prompts") == 0 || strcmp(argv[1], "grade") == 0)) {
@@ -105,8 +131,15 @@ static void parse_args(int argc, char **argv, Args *a) {
         argc--, argv++;
     }
     int c;
-    while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:m:", opts, NULL)) != -1) {
         switch (c) {
+        case 'm': a->model = optarg; break;
+        case OPT_N: a->n = (int)cli_long(prog, "--n", optarg, 1, 1 << 20); break;
+        case OPT_TEMP: a->temperature = cli_double(prog, "--temperature", optarg, 0, 100); break;
+        case OPT_TOPP: a->top_p = cli_double(prog, "--top-p", optarg, 1e-9, 1); break;
+        case OPT_MAXTOK: a->max_tokens = (int)cli_long(prog, "--max-tokens", optarg, 1, 1 << 24); break;
+        case OPT_SEED: a->seed = cli_u64(prog, "--seed", optarg); break;
+        case OPT_BATCH: a->batch = (int)cli_long(prog, "--batch", optarg, 1, 4096); break;
         case OPT_HELP: usage(); exit(EXIT_OK);
         case OPT_VERSION: cli_print_version(prog); exit(EXIT_OK);
         case OPT_TASK:
@@ -143,6 +176,8 @@ static void parse_args(int argc, char **argv, Args *a) {
     if (optind < argc) a->completions = argv[optind++];
     if (optind < argc) cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
     if (a->prompts && a->completions) cli_usage_error(prog, "prompts takes no completions file");
+    if (a->model && (a->prompts || a->completions))
+        cli_usage_error(prog, "-m generates the completions: no completions file");
     if (!a->completions) a->completions = "-";
 }
 
@@ -454,10 +489,111 @@ done:
     return rc;
 }
 
+// ---------------------------------------------------------------------------------------------
+// -m: generate the completions with a checkpoint, then grade them
+
+typedef struct GenFeed {
+    TaskSet *set;
+    uint32_t **ids;
+    int *len;
+    int n, next;
+    const Tokenizer *tok;
+    FILE *out;
+} GenFeed;
+
+static int gen_next(void *ctx, GenRequest *req, DsErr *e) {
+    (void)e;
+    GenFeed *f = ctx;
+    if (f->next == f->set->n * f->n) return 0;
+    int i = f->next / f->n, k = f->next % f->n;
+    *req = (GenRequest){f->ids[i], f->len[i], (uint64_t)i, (uint64_t)k, (void *)(intptr_t)i};
+    f->next++;
+    return 1;
+}
+
+static int gen_done(void *ctx, const GenResult *r, DsErr *e) {
+    GenFeed *f = ctx;
+    const Problem *p = f->set->p[(intptr_t)r->req->user];
+    DsBuf text = {0};
+    utf8_sanitize(r->text, r->text_len, &text);
+    json_t *o = json_pack("{s:s,s:I,s:s%,s:i,s:s}", "id", p->id, "sample", (json_int_t)r->req->sample,
+                          "completion", text.data ? text.data : "", text.len, "n_tokens", r->n,
+                          "finish_reason", r->finish);
+    dsbuf_free(&text);
+    int bad = write_line(f->out, o);
+    json_decref(o);
+    return bad ? ds_errf(e, "temporary completions file: write error") : DS_OK;
+}
+
+static int run_model(Args *a, DsErr *e) {
+    Checkpoint ck;
+    if (ckpt_open(&ck, a->model, e)) return DS_ERR;
+    size_t tl;
+    const char *tj = ckpt_tokenizer_json(&ck, &tl);
+    Tokenizer *tok = tj ? tok_from_json(tj, tl, a->model, e) : NULL;
+    TaskSet set = {0};
+    int rc = DS_ERR;
+    GenFeed f = {0};
+    Model_f32 m;
+    int have_model = 0;
+    Engine *en = NULL;
+    char tmp[] = "/tmp/ds-eval-XXXXXX";
+    int fd = -1;
+    if (!tok) {
+        if (!tj) ds_errf(e, "%s: the model has no tokenizer.json", a->model);
+        goto done;
+    }
+    if (task_set_load(&set, a->task, a->problems, a->skip_bad, e)) goto done;
+    f = (GenFeed){&set, ds_calloc((size_t)set.n, sizeof(uint32_t *)), ds_calloc((size_t)set.n, sizeof(int)),
+                  a->n, 0, tok, NULL};
+    int max_prompt = 0;
+    for (int i = 0; i < set.n; i++) {
+        char *q = task_prompt(set.p[i], e);
+        if (!q) goto done;
+        char *text = task_apply_template(q, a->tmpl);
+        TokIds ids = {0};
+        tok_encode(tok, text, strlen(text), 0, &ids);
+        free(q), free(text);
+        f.ids[i] = ids.ids, f.len[i] = (int)ids.n;
+        max_prompt = DS_MAX(max_prompt, (int)ids.n);
+    }
+    model_init_f32(&m, &ck.cfg, 0, max_prompt + a->max_tokens + 1);
+    have_model = 1;
+    if (ckpt_load_weights(&ck, &m, e)) goto done;
+    EngineOpts eo = {.slots = a->batch, .max_len = max_prompt + a->max_tokens + 1, .max_rows = a->batch * 2 + 64};
+    if (!(en = engine_new(&m, &eo, e))) goto done;
+    fd = mkstemp(tmp);
+    if (fd < 0 || !(f.out = fdopen(fd, "w+"))) {
+        ds_errf(e, "%s: cannot create a temporary file", tmp);
+        goto done;
+    }
+    int eos_id = tok_token_id(tok, "<|endoftext|>");
+    uint32_t eos = (uint32_t)(eos_id < 0 ? 0 : eos_id);
+    GenConfig g = {.sp = {a->temperature, a->top_p, 0}, .max_tokens = a->max_tokens, .seed = a->seed,
+                   .eos = &eos, .n_eos = eos_id >= 0, .tok = tok, .prefill_chunk = 64};
+    GenStats st;
+    if (generate(en, &g, gen_next, &f, gen_done, &f, &st, e) || fflush(f.out)) goto done;
+    a->completions = tmp;
+    rc = run_grade(a, e);
+done:
+    if (f.out) fclose(f.out);
+    else if (fd >= 0) close(fd);
+    if (fd >= 0) unlink(tmp);
+    for (int i = 0; f.ids && i < set.n; i++) free(f.ids[i]);
+    free(f.ids), free(f.len);
+    engine_free(en);
+    if (have_model) model_free_f32(&m);
+    task_set_free(&set);
+    tok_free(tok);
+    ckpt_close(&ck);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     Args a;
     parse_args(argc, argv, &a);
     DsErr e;
-    if ((a.prompts ? run_prompts(&a, &e) : run_grade(&a, &e)) != DS_OK) cli_fail_err(prog, &e);
+    int rc = a.model ? run_model(&a, &e) : a.prompts ? run_prompts(&a, &e) : run_grade(&a, &e);
+    if (rc != DS_OK) cli_fail_err(prog, &e);
     return EXIT_OK;
 }
