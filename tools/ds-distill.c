@@ -1,0 +1,282 @@
+// ds-distill — distillation data and students (R1 §2.4): rejection sampling from a teacher into
+// SFT JSONL, and training a student on it (sequence level) or on the teacher's logits.
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomic_file.h"
+#include "checkpoint.h"
+#include "cli.h"
+#include "distill.h"
+#include "generate.h"
+#include "jsonl.h"
+#include "sha256.h"
+#include "train_cli.h"
+#include "utf8.h"
+
+static const char *PROG = "ds-distill";
+
+static void usage(void) {
+    printf("Usage: ds-distill sample -m TEACHER.tar --task TASK --problems FILE [-o KEPT.jsonl] [options]\n"
+           "       ds-distill train (-m STUDENT.tar | --config CFG.json --tokenizer TOK.json) --data KEPT.jsonl\n"
+           "                        -o OUT.tar [--logits -t TEACHER.tar [--temperature T] [--alpha A]] [options]\n"
+           "\n"
+           "sample: the teacher writes --n samples per problem; the task's grader keeps the correct ones\n"
+           "(rejection sampling) and they are written as SFT records {\"id\",\"sample\",\"prompt\",\n"
+           "\"completion\",\"score\",\"correct\",\"formatted\"} (R1 form) for ds-sft/ds-distill train --template r1.\n"
+           "  --task T              countdown | gsm8k | math (records as ds-eval reads them)\n"
+           "  --problems FILE       problems JSONL\n"
+           "  --n K [4]  --temperature X [0.6]  --top-p X [0.95]  --top-k N [0]  --max-tokens N [256]\n"
+           "  --template plain|r1 [r1]  --eos TOKEN [<|endoftext|>]  --seed N [0]\n"
+           "  --keep correct|all [correct]  --require-format (also the <think>/<answer> format)\n"
+           "  --extract MODE        where gsm8k/math answers are read (as ds-eval; r1 completions: answer)\n"
+           "  --batch N [16] sequences at once  --max-len N [1024]  --threads N\n"
+           "  --summary FILE        summary JSON (default: stderr): samples, kept, per-problem coverage\n"
+           "\n"
+           "train: ds-sft train's data, options and checkpoints (see ds-sft --help); the student may be\n"
+           "any architecture sharing the teacher's tokenizer. --logits trains on\n"
+           "(1-A)·T²·KL(teacher_T ‖ student_T) + A·CE over the same answer tokens [T 2, A 0.5];\n"
+           "the teacher runs a forward on every micro-batch. The tokenizers must be identical.\n");
+    train_cli_usage();
+}
+
+static volatile sig_atomic_t stop_flag;
+static void on_signal(int sig) {
+    (void)sig;
+    stop_flag = 1;
+}
+
+enum {
+    O_TASK = OPT_FIRST_TOOL_OPTION, O_PROBLEMS, O_N, O_TEMP, O_TOPP, O_TOPK, O_MAXTOK, O_TEMPLATE, O_EOS,
+    O_SEED, O_KEEP, O_REQFMT, O_EXTRACT, O_BATCH, O_MAXLEN, O_THREADS, O_SUMMARY
+};
+
+typedef struct Slot {      // one sample
+    char *text;
+    GradeResult g;
+    double format;         // grade_format: the R1 <think>/<answer> form
+} Slot;
+
+typedef struct Sampler {
+    const TaskSet *set;
+    const GradeOpts *go;
+    TokIds *prompts;       // [problems]
+    uint64_t *streams;     // [problems]
+    int n, next;           // samples per problem; next request (problem * n + sample)
+    Slot *slots;           // [problems * n]
+} Sampler;
+
+// The same stream ds-infer derives from an id, so a sample here equals ds-infer's for the seed.
+static uint64_t id_stream(const char *id) {
+    uint8_t d[32];
+    Sha256 s;
+    sha256_init(&s);
+    sha256_update(&s, id, strlen(id));
+    sha256_final(&s, d);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | d[i];
+    return v;
+}
+
+static int next_request(void *ctx, GenRequest *req, DsErr *e) {
+    Sampler *s = ctx;
+    (void)e;
+    if (s->next == s->set->n * s->n) return 0;
+    int p = s->next / s->n, k = s->next % s->n;
+    *req = (GenRequest){s->prompts[p].ids, (int)s->prompts[p].n, s->streams[p], (uint64_t)k,
+                        (void *)(intptr_t)s->next};
+    s->next++;
+    return 1;
+}
+
+static int on_done(void *ctx, const GenResult *r, DsErr *e) {
+    Sampler *s = ctx;
+    (void)e;
+    int i = (int)(intptr_t)r->req->user;
+    Slot *sl = &s->slots[i];
+    // JSON needs valid text: bytes that are not UTF-8 become U+FFFD in the written record.
+    DsBuf b = {0};
+    utf8_sanitize(r->text, r->text_len, &b);
+    dsbuf_append(&b, "", 1);
+    sl->text = b.data;
+    grade(s->set->p[i / s->n], s->go, r->text, r->text_len, &sl->g);
+    sl->format = grade_format(r->text, r->text_len);
+    return DS_OK;
+}
+
+static int write_json(const char *path, json_t *j, DsErr *e) {
+    if (!strcmp(path, "-")) return jsonl_write(stderr, j);
+    AtomicFile f;
+    if (atomic_open(&f, path, e)) return DS_ERR;
+    if (jsonl_write(f.f, j)) {
+        atomic_abort(&f);
+        return ds_errf(e, "%s: write error", path);
+    }
+    return atomic_commit(&f, e);
+}
+
+static int cmd_sample(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"help", 0, 0, OPT_HELP}, {"version", 0, 0, OPT_VERSION}, {"model", 1, 0, 'm'}, {"output", 1, 0, 'o'},
+        {"task", 1, 0, O_TASK}, {"problems", 1, 0, O_PROBLEMS}, {"n", 1, 0, O_N}, {"temperature", 1, 0, O_TEMP},
+        {"top-p", 1, 0, O_TOPP}, {"top-k", 1, 0, O_TOPK}, {"max-tokens", 1, 0, O_MAXTOK},
+        {"template", 1, 0, O_TEMPLATE}, {"eos", 1, 0, O_EOS}, {"seed", 1, 0, O_SEED}, {"keep", 1, 0, O_KEEP},
+        {"require-format", 0, 0, O_REQFMT}, {"extract", 1, 0, O_EXTRACT}, {"batch", 1, 0, O_BATCH},
+        {"max-len", 1, 0, O_MAXLEN}, {"threads", 1, 0, O_THREADS}, {"summary", 1, 0, O_SUMMARY}, {0, 0, 0, 0}};
+    const char *model = NULL, *out = "-", *problems = NULL, *eos_name = NULL, *summary = "-";
+    int have_task = 0, require_format = 0, c;
+    TaskKind task = TASK_GSM8K;
+    PromptTemplate tmpl = TEMPLATE_R1;
+    DistillKeep keep = DISTILL_KEEP_CORRECT;
+    GradeOpts go;
+    grade_opts_default(&go);
+    GenConfig g = {.sp = {0.6, 0.95, 0}, .max_tokens = 256, .prefill_chunk = 64};
+    EngineOpts eo = {.slots = 16, .max_len = 1024};
+    Sampler s = {.n = 4};
+    while ((c = getopt_long(argc, argv, "m:o:", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_HELP: usage(); return EXIT_OK;
+        case OPT_VERSION: cli_print_version(PROG); return EXIT_OK;
+        case 'm': model = optarg; break;
+        case 'o': out = optarg; break;
+        case O_TASK:
+            if (task_from_name(optarg, &task)) cli_usage_error(PROG, "--task: unknown task '%s'", optarg);
+            have_task = 1;
+            break;
+        case O_PROBLEMS: problems = optarg; break;
+        case O_N: s.n = (int)cli_long(PROG, "--n", optarg, 1, 1 << 16); break;
+        case O_TEMP: g.sp.temperature = cli_double(PROG, "--temperature", optarg, 0, 100); break;
+        case O_TOPP: g.sp.top_p = cli_double(PROG, "--top-p", optarg, 1e-9, 1); break;
+        case O_TOPK: g.sp.top_k = (int)cli_long(PROG, "--top-k", optarg, 0, 1 << 30); break;
+        case O_MAXTOK: g.max_tokens = (int)cli_long(PROG, "--max-tokens", optarg, 1, 1 << 24); break;
+        case O_TEMPLATE:
+            if (task_template_from_name(optarg, &tmpl)) cli_usage_error(PROG, "--template: plain or r1");
+            break;
+        case O_EOS: eos_name = optarg; break;
+        case O_SEED: g.seed = cli_u64(PROG, "--seed", optarg); break;
+        case O_KEEP:
+            if (!strcmp(optarg, "all")) keep = DISTILL_KEEP_ALL;
+            else if (strcmp(optarg, "correct")) cli_usage_error(PROG, "--keep: correct or all");
+            break;
+        case O_REQFMT: require_format = 1; break;
+        case O_EXTRACT:
+            if (math_extract_from_name(optarg, &go.extract))
+                cli_usage_error(PROG, "--extract: expected hash, last-number, boxed or answer");
+            break;
+        case O_BATCH: eo.slots = (int)cli_long(PROG, "--batch", optarg, 1, 4096); break;
+        case O_MAXLEN: eo.max_len = (int)cli_long(PROG, "--max-len", optarg, 2, 1 << 20); break;
+        case O_THREADS: cli_set_threads((int)cli_long(PROG, "--threads", optarg, 1, 1024)); break;
+        case O_SUMMARY: summary = optarg; break;
+        default: cli_usage_error(PROG, "unknown option");
+        }
+    }
+    if (optind < argc) cli_usage_error(PROG, "unexpected argument '%s'", argv[optind]);
+    if (!model) cli_usage_error(PROG, "sample: -m TEACHER.tar is required");
+    if (!have_task) cli_usage_error(PROG, "sample: --task is required");
+    if (task != TASK_COUNTDOWN && task != TASK_GSM8K && task != TASK_MATH)
+        cli_usage_error(PROG, "--task: sample grades countdown, gsm8k or math");
+    if (!problems) cli_usage_error(PROG, "sample: --problems is required");
+
+    DsErr e;
+    Checkpoint ck;
+    if (ckpt_open(&ck, model, &e)) cli_fail_err(PROG, &e);
+    size_t tjn;
+    const char *tj = ckpt_tokenizer_json(&ck, &tjn);
+    if (!tj) cli_fail(PROG, "%s: the teacher has no tokenizer.json", model);
+    Tokenizer *tok = tok_from_json(tj, tjn, model, &e);
+    if (!tok) cli_fail_err(PROG, &e);
+    Model_f32 m;
+    model_init_f32(&m, &ck.cfg, 0, eo.max_len);
+    if (ckpt_load_weights(&ck, &m, &e)) cli_fail_err(PROG, &e);
+    int eos = tok_token_id(tok, eos_name ? eos_name : "<|endoftext|>");
+    if (eos < 0 && eos_name) cli_usage_error(PROG, "--eos: '%s' is not a token of the teacher", eos_name);
+    uint32_t eos_id = (uint32_t)(eos < 0 ? 0 : eos);
+    g.eos = &eos_id, g.n_eos = eos >= 0, g.tok = tok;
+
+    TaskSet set;
+    if (task_set_load(&set, task, problems, 0, &e)) cli_fail_err(PROG, &e);
+    s.set = &set, s.go = &go;
+    s.prompts = ds_calloc((size_t)set.n, sizeof(TokIds));
+    s.streams = ds_calloc((size_t)set.n, sizeof(uint64_t));
+    s.slots = ds_calloc((size_t)set.n * s.n, sizeof(Slot));
+    char **user = ds_calloc((size_t)set.n, sizeof(char *));
+    for (int i = 0; i < set.n; i++) {
+        if (!(user[i] = task_prompt(set.p[i], &e))) cli_fail_err(PROG, &e);
+        char *full = task_apply_template(user[i], tmpl);
+        tok_encode(tok, full, strlen(full), 1, &s.prompts[i]);
+        free(full);
+        if (s.prompts[i].n + 1 >= (size_t)eo.max_len)
+            cli_fail(PROG, "%s: problem '%s': the prompt's %zu tokens leave no room under --max-len %d", problems,
+                     set.p[i]->id, s.prompts[i].n, eo.max_len);
+        s.streams[i] = id_stream(set.p[i]->id);
+    }
+    eo.max_rows = eo.slots * 2 + g.prefill_chunk;
+    Engine *en = engine_new(&m, &eo, &e);
+    if (!en) cli_fail_err(PROG, &e);
+    GenStats st;
+    if (generate(en, &g, next_request, &s, on_done, &s, &st, &e)) cli_fail_err(PROG, &e);
+
+    // Written in problem and sample order, whatever order the samples finished in.
+    AtomicFile f;
+    if (atomic_open(&f, out, &e)) cli_fail_err(PROG, &e);
+    long kept = 0, covered = 0, correct = 0;
+    json_t *per = json_array();
+    for (int i = 0; i < set.n; i++) {
+        const Problem *p = set.p[i];
+        int pk = 0, pc = 0;
+        for (int k = 0; k < s.n; k++) {
+            Slot *sl = &s.slots[i * s.n + k];
+            pc += sl->g.correct;
+            if (!distill_keep(&sl->g, sl->format, keep, require_format)) continue;
+            json_t *id = json_object_get(p->rec, "id");
+            json_t *o = json_pack("{s:o,s:i,s:s,s:s,s:f,s:b,s:b}", "id", id ? json_incref(id) : json_string(p->id), "sample", k,
+                                  "prompt", user[i], "completion", sl->text, "score", sl->g.score,
+                                  "correct", sl->g.correct, "formatted", sl->format == 1.0);
+            DS_CHECK(o != NULL); // the text was made valid UTF-8 above
+            if (jsonl_write(f.f, o)) {
+                atomic_abort(&f);
+                cli_fail(PROG, "%s: write error", out);
+            }
+            json_decref(o);
+            pk++;
+        }
+        kept += pk, covered += pk > 0, correct += pc;
+        json_array_append_new(per, json_pack("{s:s,s:i,s:i}", "id", p->id, "kept", pk, "correct", pc));
+    }
+    if (atomic_commit(&f, &e)) cli_fail_err(PROG, &e);
+    long total = (long)set.n * s.n;
+    json_t *sum = json_pack("{s:i,s:I,s:I,s:I,s:f,s:I,s:f,s:s,s:b,s:I,s:o}", "problems", set.n, "samples",
+                            (json_int_t)total, "kept", (json_int_t)kept, "correct", (json_int_t)correct,
+                            "pass1", total ? (double)correct / total : 0.0, "problems_covered", (json_int_t)covered,
+                            "coverage", set.n ? (double)covered / set.n : 0.0, "keep",
+                            keep == DISTILL_KEEP_ALL ? "all" : "correct", "require_format", require_format,
+                            "tokens", (json_int_t)st.tokens, "per_problem", per);
+    if (write_json(summary, sum, &e)) cli_fail_err(PROG, &e);
+    json_decref(sum);
+
+    for (int i = 0; i < set.n; i++) tokids_free(&s.prompts[i]), free(user[i]);
+    for (long i = 0; i < total; i++) free(s.slots[i].text);
+    free(s.prompts), free(s.streams), free(s.slots), free(user);
+    engine_free(en);
+    task_set_free(&set);
+    model_free_f32(&m);
+    tok_free(tok);
+    ckpt_close(&ck);
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) cli_usage_error(PROG, "missing command (sample, train)");
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return usage(), EXIT_OK;
+    if (!strcmp(argv[1], "--version")) return cli_print_version(PROG), EXIT_OK;
+    if (!strcmp(argv[1], "sample")) return cmd_sample(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "train")) {
+        struct sigaction sa = {0};
+        sa.sa_handler = on_signal;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        return distill_train_command(PROG, argc - 1, argv + 1, 1, usage, &stop_flag);
+    }
+    cli_usage_error(PROG, "unknown command '%s'", argv[1]);
+}
