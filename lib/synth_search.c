@@ -1,0 +1,360 @@
+// synth_search.c — Countdown search texts: every way to combine the numbers, the reasoning
+// vocabulary in two scripts, the attempt-and-backtrack texts of the pretraining corpus and the
+// systematic cold-start traces.
+#include <stdlib.h>
+#include <string.h>
+
+#include "synth.h"
+
+// ---------------------------------------------------------------------------------------------
+// The reasoning words, word for word in English (Latin) and in the "xx" vocabulary (Cyrillic
+// script), so that the language-consistency reward can tell them apart. Digits, operators and the
+// equations are shared. docs/SYNTH.md lists this table.
+
+enum {
+    W_LET,
+    W_ME,
+    W_COMBINE,
+    W_TO,
+    W_GET,
+    W_TRY,
+    W_ANOTHER,
+    W_NOT,
+    W_YES,
+    W_IT,
+    W_WORKS,
+    W_SO,
+    W_THE,
+    W_ANSWER,
+    W_IS,
+    W_NONE,
+    W_OF,
+    W_THESE,
+    W_GIVES,
+    W_I,
+    W_WILL,
+    W_CLOSEST,
+    W_START,
+    W_WITH,
+    W_AND,
+    W_CHECK,
+    W_USES,
+    W_ONCE,
+    W_EACH,
+    W_EQUALS,
+    W_COUNT
+};
+
+static const char *const vocab[W_COUNT][2] = {
+    [W_LET] = {"Let", "Пусть"},
+    [W_ME] = {"me", "мне"},
+    [W_COMBINE] = {"combine", "сложить"},
+    [W_TO] = {"to", "чтобы"},
+    [W_GET] = {"get", "получить"},
+    [W_TRY] = {"Try", "Пробую"},
+    [W_ANOTHER] = {"another", "другое"},
+    [W_NOT] = {"not", "не"},
+    [W_YES] = {"yes", "да"},
+    [W_IT] = {"it", "это"},
+    [W_WORKS] = {"works", "работает"},
+    [W_SO] = {"So", "Итак"},
+    [W_THE] = {"the", "тот"},
+    [W_ANSWER] = {"answer", "ответ"},
+    [W_IS] = {"is", "есть"},
+    [W_NONE] = {"None", "Ничто"},
+    [W_OF] = {"of", "из"},
+    [W_THESE] = {"these", "этих"},
+    [W_GIVES] = {"gives", "даёт"},
+    [W_I] = {"I", "Я"},
+    [W_WILL] = {"will", "буду"},
+    [W_CLOSEST] = {"closest", "ближайший"},
+    [W_START] = {"Start", "Начну"},
+    [W_WITH] = {"with", "с"},
+    [W_AND] = {"and", "и"},
+    [W_CHECK] = {"Check", "Проверка"},
+    [W_USES] = {"uses", "использует"},
+    [W_ONCE] = {"once", "однажды"},
+    [W_EACH] = {"each", "каждое"},
+    [W_EQUALS] = {"equals", "равно"},
+};
+
+// The word in language l (SYNTH_EN or SYNTH_XX).
+#define W(l, id) vocab[id][(l) == SYNTH_XX]
+
+// ---------------------------------------------------------------------------------------------
+// Attempts: repeatedly replace two numbers by their sum, difference, product or quotient, keeping
+// integers > 0 (larger operand first, exact division), in a fixed order: pairs in list order, then
+// + - * /.
+
+typedef struct Item {
+    int64_t v;
+    char expr[96]; // without outer parentheses
+    int leaf;
+} Item;
+
+typedef struct AttemptList {
+    SynthAttempt *a;
+    int n, cap;
+} AttemptList;
+
+static void enumerate(const Item *items, int n, SynthStep *steps, int depth, AttemptList *out) {
+    if (n == 1) {
+        if (out->n == out->cap) {
+            out->cap = out->cap ? 2 * out->cap : 64;
+            out->a = ds_realloc(out->a, (size_t)out->cap * sizeof *out->a);
+        }
+        SynthAttempt *t = &out->a[out->n++];
+        memcpy(t->step, steps, (size_t)depth * sizeof *steps);
+        t->n_steps = depth;
+        t->value = items[0].v;
+        snprintf(t->expr, sizeof t->expr, "%s", items[0].expr);
+        return;
+    }
+    static const char ops[4] = {'+', '-', '*', '/'};
+    Item next[SYNTH_MAX_NUMS];
+    for (int i = 0; i < n; i++) {
+        for (int j = i + 1; j < n; j++) {
+            const Item *x = &items[i], *y = &items[j];
+            if (x->v < y->v) x = &items[j], y = &items[i]; // larger operand first
+            int m = 0;
+            for (int k = 0; k < n; k++)
+                if (k != i && k != j) next[m++] = items[k];
+            for (int o = 0; o < 4; o++) {
+                int64_t r;
+                if (ops[o] == '+')
+                    r = x->v + y->v;
+                else if (ops[o] == '-')
+                    r = x->v - y->v;
+                else if (ops[o] == '*')
+                    r = x->v * y->v;
+                else if (y->v != 0 && x->v % y->v == 0)
+                    r = x->v / y->v;
+                else
+                    continue;
+                if (r <= 0) continue; // zeros and negatives make no useful step
+                Item *c = &next[m];
+                c->v = r, c->leaf = 0;
+                int w = snprintf(c->expr, sizeof c->expr, "%s%s%s %c %s%s%s", x->leaf ? "" : "(",
+                                 x->expr, x->leaf ? "" : ")", ops[o], y->leaf ? "" : "(", y->expr,
+                                 y->leaf ? "" : ")");
+                DS_CHECK(w > 0 && (size_t)w < sizeof c->expr); // leaves are short numbers
+                steps[depth] = (SynthStep){x->v, y->v, r, ops[o]};
+                enumerate(next, m + 1, steps, depth + 1, out);
+            }
+        }
+    }
+}
+
+// Whether some attempt reaches the target: the enumeration above on values alone, so that the
+// many unreachable candidates cost no text.
+static int reachable(const int64_t *v, int n, int64_t target) {
+    if (n == 1) return v[0] == target;
+    int64_t next[SYNTH_MAX_NUMS];
+    for (int i = 0; i < n; i++) {
+        for (int j = i + 1; j < n; j++) {
+            int64_t x = DS_MAX(v[i], v[j]), y = DS_MIN(v[i], v[j]);
+            int m = 0;
+            for (int k = 0; k < n; k++)
+                if (k != i && k != j) next[m++] = v[k];
+            int64_t r[4] = {x + y, x - y, x * y, y != 0 && x % y == 0 ? x / y : 0};
+            for (int o = 0; o < 4; o++) {
+                if (r[o] <= 0) continue;
+                next[m] = r[o];
+                if (reachable(next, m + 1, target)) return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+int synth_reachable(const SynthCountdown *p) { return reachable(p->nums, p->n, p->target); }
+
+int synth_attempts(const SynthCountdown *p, SynthAttempt **out) {
+    DS_CHECK(p->n >= 2 && p->n <= SYNTH_MAX_NUMS);
+    Item items[SYNTH_MAX_NUMS];
+    for (int i = 0; i < p->n; i++) {
+        items[i].v = p->nums[i], items[i].leaf = 1;
+        snprintf(items[i].expr, sizeof items[i].expr, "%lld", (long long)p->nums[i]);
+    }
+    SynthStep steps[SYNTH_MAX_NUMS];
+    AttemptList l = {0};
+    enumerate(items, p->n, steps, 0, &l);
+    *out = l.a;
+    return l.n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text pieces.
+
+static void write_nums(DsBuf *b, const SynthCountdown *p) {
+    for (int i = 0; i < p->n; i++)
+        dsbuf_printf(b, "%s%lld", i ? ", " : "", (long long)p->nums[i]);
+}
+
+static void write_steps(DsBuf *b, const SynthAttempt *a) {
+    for (int s = 0; s < a->n_steps; s++)
+        dsbuf_printf(b, "%s%lld %c %lld = %lld", s ? ", " : "", (long long)a->step[s].a,
+                     a->step[s].op, (long long)a->step[s].b, (long long)a->step[s].r);
+}
+
+static void write_intro(DsBuf *b, SynthLang l, const SynthCountdown *p) {
+    dsbuf_printf(b, "%s %s %s ", W(l, W_LET), W(l, W_ME), W(l, W_COMBINE));
+    write_nums(b, p);
+    dsbuf_printf(b, " %s %s %lld.\n", W(l, W_TO), W(l, W_GET), (long long)p->target);
+}
+
+// "Try [another:] STEPS, not T." or "..., yes, it works."
+static void write_attempt(DsBuf *b, SynthLang l, const SynthAttempt *a, int first, int64_t target) {
+    dsbuf_printf(b, first ? "%s " : "%s %s: ", W(l, W_TRY), W(l, W_ANOTHER));
+    write_steps(b, a);
+    if (a->value == target)
+        dsbuf_printf(b, ", %s, %s %s.\n", W(l, W_YES), W(l, W_IT), W(l, W_WORKS));
+    else
+        dsbuf_printf(b, ", %s %lld.\n", W(l, W_NOT), (long long)target);
+}
+
+static void write_conclusion(DsBuf *b, SynthLang l, const char *expr) {
+    dsbuf_printf(b, "%s %s %s %s %s.", W(l, W_SO), W(l, W_THE), W(l, W_ANSWER), W(l, W_IS), expr);
+}
+
+static void write_answer(DsBuf *b, const char *expr) {
+    dsbuf_printf(b, " </think> <answer> %s </answer>", expr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pretraining search texts.
+
+static void shuffle(int *v, int n, Rng *r) {
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)rng_below(r, (uint64_t)i + 1), t = v[i];
+        v[i] = v[j], v[j] = t;
+    }
+}
+
+// The order the search tries attempts in: uniformly random, or the weak heuristic that first tries
+// the attempts whose first step combines the two largest numbers (in random order), then the rest.
+static void attempt_order(const SynthCountdown *p, const SynthAttempt *at, int n, Rng *r,
+                          int *ord) {
+    for (int i = 0; i < n; i++)
+        ord[i] = i;
+    shuffle(ord, n, r);
+    if (rng_below(r, 2) == 0) return;
+    int64_t s[SYNTH_MAX_NUMS];
+    memcpy(s, p->nums, (size_t)p->n * sizeof *s);
+    for (int i = 0; i < p->n; i++) // two largest to the front
+        for (int j = i + 1; j < p->n; j++)
+            if (s[j] > s[i]) {
+                int64_t t = s[i];
+                s[i] = s[j], s[j] = t;
+            }
+    int front = 0;
+    for (int i = 0; i < n; i++) {
+        const SynthStep *f = &at[ord[i]].step[0];
+        if (f->a == s[0] && f->b == s[1]) {
+            int t = ord[front];
+            ord[front++] = ord[i], ord[i] = t;
+        }
+    }
+}
+
+char *synth_search_text(const SynthCountdown *p, const SynthOpts *o, Rng *r, int *correct,
+                        int *n_attempts) {
+    if (!reachable(p->nums, p->n, p->target)) return NULL;
+    SynthAttempt *at;
+    int n = synth_attempts(p, &at), hits = 0;
+    for (int i = 0; i < n; i++)
+        hits += at[i].value == p->target;
+    if (hits == 0 || hits == n) {
+        free(at);
+        return NULL;
+    }
+    int *ord = ds_malloc((size_t)n * sizeof *ord), *shown = ds_malloc((size_t)n * sizeof *shown);
+    attempt_order(p, at, n, r, ord);
+    int forced_wrong = rng_uniform(r) < o->wrong_frac, m = 0, ok = 0;
+    if (forced_wrong) {
+        // Give up after a random number of misses, passing over any attempt that would hit.
+        int want = 1 + (int)rng_below(r, (uint64_t)DS_MIN(o->max_attempts, n - hits));
+        for (int i = 0; i < n && m < want; i++)
+            if (at[ord[i]].value != p->target) shown[m++] = ord[i];
+    } else {
+        for (int i = 0; i < n && m < o->max_attempts && !ok; i++) {
+            shown[m++] = ord[i];
+            ok = at[ord[i]].value == p->target;
+        }
+    }
+    // Language of each attempt line: one language, or a switch before attempt `sw` (the intro is
+    // always in the first language and the conclusion in the second, so both occur).
+    SynthLang l0 = o->lang, l1 = o->lang;
+    int sw = m + 1;
+    if (o->lang == SYNTH_MIX) {
+        l0 = rng_below(r, 2) ? SYNTH_XX : SYNTH_EN;
+        l1 = l0 == SYNTH_EN ? SYNTH_XX : SYNTH_EN;
+        sw = 1 + (int)rng_below(r, (uint64_t)m);
+    }
+    DsBuf b = {0};
+    dsbuf_printf(&b, " <think> ");
+    write_intro(&b, l0, p);
+    for (int i = 0; i < m; i++)
+        write_attempt(&b, i + 1 >= sw ? l1 : l0, &at[shown[i]], i == 0, p->target);
+    const SynthAttempt *fin = &at[shown[m - 1]];
+    if (!ok) { // the closest attempt shown (first on ties)
+        int64_t best = -1;
+        for (int i = 0; i < m; i++) {
+            int64_t d = at[shown[i]].value - p->target;
+            if (d < 0) d = -d;
+            if (best < 0 || d < best) best = d, fin = &at[shown[i]];
+        }
+        dsbuf_printf(&b, "%s %s %s %s %lld. %s %s %s %s %s: %s = %lld.", W(l1, W_NONE), W(l1, W_OF),
+                     W(l1, W_THESE), W(l1, W_GIVES), (long long)p->target, W(l1, W_I),
+                     W(l1, W_WILL), W(l1, W_ANSWER), W(l1, W_THE), W(l1, W_CLOSEST), fin->expr,
+                     (long long)fin->value);
+    } else {
+        write_conclusion(&b, l1, fin->expr);
+    }
+    write_answer(&b, fin->expr);
+    *correct = ok;
+    *n_attempts = m;
+    free(ord);
+    free(shown);
+    free(at);
+    return b.data;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cold-start traces: the systematic order, a "Start with A and B." line whenever the first pair
+// changes, and a verification line before the answer.
+
+char *synth_sft_text(const SynthCountdown *p, SynthLang lang, int max_attempts, int *n_attempts) {
+    DS_CHECK(lang != SYNTH_MIX);
+    if (!reachable(p->nums, p->n, p->target)) return NULL;
+    SynthAttempt *at;
+    int n = synth_attempts(p, &at), h = 0;
+    while (h < n && at[h].value != p->target)
+        h++;
+    if (h == n || h + 1 > max_attempts) {
+        free(at);
+        return NULL;
+    }
+    DsBuf b = {0};
+    dsbuf_printf(&b,
+                 " <think> "); // as in the corpus: the model continues "Assistant:" with a space
+    write_intro(&b, lang, p);
+    for (int i = 0; i <= h; i++) {
+        const SynthStep *f = &at[i].step[0];
+        if (i == 0 || f->a != at[i - 1].step[0].a || f->b != at[i - 1].step[0].b)
+            dsbuf_printf(&b, "%s %s %lld %s %lld.\n", W(lang, W_START), W(lang, W_WITH),
+                         (long long)f->a, W(lang, W_AND), (long long)f->b);
+        write_attempt(&b, lang, &at[i], i == 0, p->target);
+    }
+    dsbuf_printf(&b, "%s %s: ", W(lang, W_CHECK), at[h].expr);
+    write_steps(&b, &at[h]);
+    dsbuf_printf(&b, ", %s %s ", W(lang, W_IT), W(lang, W_USES));
+    write_nums(&b, p);
+    dsbuf_printf(&b, " %s %s %s %s %lld.\n", W(lang, W_ONCE), W(lang, W_EACH), W(lang, W_AND),
+                 W(lang, W_EQUALS), (long long)p->target);
+    write_conclusion(&b, lang, at[h].expr);
+    write_answer(&b, at[h].expr);
+    *n_attempts = h + 1;
+    free(at);
+    return b.data;
+}
