@@ -47,7 +47,7 @@ BENCHES   := $(BENCH_SRC:bench/%.c=$(BIN)/bench/%)
 
 VERSION := $(shell git describe --always --dirty --tags 2>/dev/null || echo unknown)
 
-.PHONY: all lib test check deps clean version-header
+.PHONY: all lib test check deps clean version-header smoke
 all: $(TOOLS) $(UNITS) $(BENCHES)
 lib: $(LIBDS)
 
@@ -93,6 +93,11 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@DS_BIN=$(CURDIR)/$(BIN) scripts/run-tests $(TESTS)
 check: test
+
+# All seven tools once on a tiny model (a few minutes on 2 cores); leaves out/smoke/summary.json.
+smoke: deps
+	@$(MAKE) --no-print-directory all
+	@DS_BIN=$(CURDIR)/$(BIN) pipelines/smoke.sh out/smoke
 
 clean:
 	rm -rf build build-asan bin bin-asan

@@ -21,7 +21,7 @@ void utf8_sanitize(const char *s, size_t n, DsBuf *out) {
     size_t i = 0, run = 0;
     dsbuf_reserve(out, n + 1);
     while (i < n) {
-        int l = utf8_seq_len(p + i, n - i);
+        int l = p[i] ? utf8_seq_len(p + i, n - i) : 0;
         if (l) {
             i += (size_t)l;
             continue;

@@ -7,7 +7,8 @@
 
 // Length of the valid UTF-8 sequence starting at s (1–4), or 0 when s[0..n) does not start one.
 int utf8_seq_len(const unsigned char *s, size_t n);
-// Appends s[0..n) to out with every invalid byte replaced by U+FFFD.
+// Appends s[0..n) to out with every invalid byte, and every NUL (which JSON readers refuse inside
+// strings), replaced by U+FFFD.
 void utf8_sanitize(const char *s, size_t n, DsBuf *out);
 
 #endif
