@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "jsonl.h"
+#include "precision.h"
 #include "rng.h"
 
 void trainer_init(Trainer *t, Model_f32 *m, const TrainOpts *o) {
@@ -44,7 +45,7 @@ int trainer_save(Trainer *t, DsErr *e) {
     if (t->o.record) json_object_set(state, "run", t->o.record);
     // The data cursor: batches are a pure function of (seed, step, micro), so the step is the cursor.
     json_object_set_new(state, "data_cursor", json_pack("{s:I}", "step", (json_int_t)t->step));
-    int rc = ckpt_save(t->o.ckpt_path, t->model, &t->opt, t->o.tokenizer_json, t->o.tokenizer_len, state, e);
+    int rc = ckpt_save(t->o.ckpt_path, t->model, &t->opt, t->o.tokenizer_json, t->o.tokenizer_len, state, NULL, 0, e);
     json_decref(state);
     return rc;
 }
@@ -116,7 +117,11 @@ int trainer_run(Trainer *t, BatchFn train, void *train_ctx, BatchFn val, void *v
             if (train(train_ctx, step, micro, t->tokens, t->targets, t->pos, e)) return DS_ERR;
             ModelLossStats st;
             model_forward_f32(m, &t->acts, t->tokens, t->pos, o->batch, o->seq_len);
-            model_loss_f32(m, &t->acts, t->targets, lambda, o->balance_alpha, 1.0 / o->accum, &st);
+            if (o->loss) {
+                if (o->loss(o->loss_ctx, m, &t->acts, t->targets, 1.0 / o->accum, &st, e)) return DS_ERR;
+            } else {
+                model_loss_f32(m, &t->acts, t->targets, lambda, o->balance_alpha, 1.0 / o->accum, &st);
+            }
             model_backward_f32(m, &t->acts);
             sum.loss += st.loss / o->accum, sum.mtp_loss += st.mtp_loss / o->accum;
             sum.balance_loss += st.balance_loss / o->accum, sum.ntokens += st.ntokens;
@@ -136,6 +141,7 @@ int trainer_run(Trainer *t, BatchFn train, void *train_ctx, BatchFn val, void *v
                                   "tokens_per_s", tokens_per_step / dt,
                                   "mfu", o->peak_gflops > 0 ? flops_tok * tokens_per_step / dt / (o->peak_gflops * 1e9) : 0,
                                   "expert_load_max_over_mean", loads, "time", ds_now() - t0);
+            json_object_set_new(j, "precision", json_string(precision_name(m->precision)));
             if (o->eval_every > 0 && val && ((step + 1) % o->eval_every == 0 || step + 1 == o->steps)) {
                 double vl;
                 if (validate(t, val, val_ctx, &vl, e)) {

@@ -17,6 +17,11 @@
 // [B*T]. A source must be a pure function of (step, micro) so a resumed run sees the same data.
 typedef int (*BatchFn)(void *ctx, long step, int micro, int *tokens, int *targets, int *pos, DsErr *e);
 
+// A training objective replacing the default (cross-entropy + λ·MTP + balance loss): computes the
+// loss of the forward just run and sets the logits gradients in a (scaled by grad_scale).
+typedef int (*LossFn)(void *ctx, Model_f32 *m, Acts_f32 *a, const int *targets, double grad_scale,
+                      ModelLossStats *st, DsErr *e);
+
 typedef struct TrainOpts {
     int batch, seq_len, accum;      // sequences per micro-batch, tokens per sequence, micro-batches per step
     long steps;                     // total optimizer steps
@@ -35,6 +40,8 @@ typedef struct TrainOpts {
     const char *tokenizer_json;     // stored in checkpoints (may be NULL)
     size_t tokenizer_len;
     json_t *record;                 // options and input hashes recorded in state.json (borrowed)
+    LossFn loss;                    // NULL: the default objective
+    void *loss_ctx;
 } TrainOpts;
 
 typedef struct Trainer {

@@ -151,6 +151,7 @@ int train_cli_run(TrainCli *tc, Model_f32 *m, const Checkpoint *resume, const ch
     o.tokenizer_json = tok_json, o.tokenizer_len = tok_len;
     o.record = record;
     if (o.peak_gflops == 0) o.peak_gflops = gemm_ceiling_gflops();
+    m->precision = tc->prec; // before the activations are sized: they hold the mode's scratch
     Trainer t;
     trainer_init(&t, m, &o);
     int rc = resume ? trainer_resume(&t, resume, e) : DS_OK;

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "atomic_file.h"
 #include "jsonl.h"
+#include "precision.h"
 #include "sha256.h"
 #include "train.h"
 
@@ -33,6 +34,7 @@ static void usage(void) {
            "  --balance-alpha X [0.0001]  sequence-wise balance loss weight α\n"
            "  --eval-every N [100]  --eval-batches N [8]  --ckpt-every N [0: end only]\n"
            "  --metrics FILE [-]   per-step JSON lines\n"
+           "  --precision fp32|bf16|fp8 [fp32]  GEMM inputs of the Linear layers (FP32 accumulation)\n"
            "  --seed N [1234]  --threads N [all cores]  --peak-gflops X [measured]\n"
            "SIGINT/SIGTERM write a checkpoint and exit 0 (--stop-at N: the same after step N);\n"
            "--resume continues bit-identically (same options and threads).\n");
@@ -47,7 +49,7 @@ static void on_signal(int sig) {
 enum {
     O_CONFIG = OPT_FIRST_TOOL_OPTION, O_DATA, O_VAL, O_TOK, O_SEQ, O_BATCH, O_ACCUM, O_STEPS, O_LR,
     O_MINLR, O_WARMUP, O_SCHED, O_DECAYF, O_WD, O_CLIP, O_MTPL, O_MTPL2, O_MTPS, O_BG, O_BG2, O_BS,
-    O_ALPHA, O_EVAL, O_EVALB, O_CKPTE, O_METRICS, O_SEED, O_THREADS, O_PEAK, O_RESUME, O_STOPAT
+    O_ALPHA, O_EVAL, O_EVALB, O_CKPTE, O_METRICS, O_SEED, O_THREADS, O_PEAK, O_RESUME, O_STOPAT, O_PREC
 };
 
 static json_t *load_tokenizer(const char *path, char **text, size_t *len) {
@@ -69,6 +71,7 @@ static int cmd_train(int argc, char **argv) {
         {"balance-alpha", 1, 0, O_ALPHA}, {"eval-every", 1, 0, O_EVAL}, {"eval-batches", 1, 0, O_EVALB},
         {"ckpt-every", 1, 0, O_CKPTE}, {"metrics", 1, 0, O_METRICS}, {"seed", 1, 0, O_SEED},
         {"threads", 1, 0, O_THREADS}, {"peak-gflops", 1, 0, O_PEAK}, {"resume", 1, 0, O_RESUME}, {"stop-at", 1, 0, O_STOPAT},
+        {"precision", 1, 0, O_PREC},
         {"output", 1, 0, 'o'}, {0, 0, 0, 0}};
     const char *config = NULL, *data = NULL, *val = NULL, *tok = NULL, *out = NULL, *metrics = "-";
     const char *resume = NULL, *sched = "cosine";
@@ -78,7 +81,9 @@ static int cmd_train(int argc, char **argv) {
                    .balance_alpha = 1e-4, .eval_every = 100, .eval_batches = 8};
     o.sched.lr = 3e-3, o.sched.min_lr = -1, o.sched.warmup = -1, o.sched.decay_frac = 0.2;
     uint64_t seed = 1234;
+    Precision prec = PRECISION_FP32;
     int threads = 0, c;
+    DsErr e;
     while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
         switch (c) {
         case OPT_HELP: usage(); return EXIT_OK;
@@ -115,6 +120,9 @@ static int cmd_train(int argc, char **argv) {
         case O_PEAK: o.peak_gflops = cli_double(PROG, "--peak-gflops", optarg, 0, 1e9); break;
         case O_RESUME: resume = optarg; break;
         case O_STOPAT: o.stop_at = cli_long(PROG, "--stop-at", optarg, 1, 1L << 40); break;
+        case O_PREC:
+            if (precision_parse(optarg, &prec, &e)) cli_usage_error(PROG, "--precision: %s", e.msg);
+            break;
         default: cli_usage_error(PROG, "unknown option");
         }
     }
@@ -128,7 +136,6 @@ static int cmd_train(int argc, char **argv) {
     o.sched.total = o.steps;
     threads = cli_set_threads(threads);
 
-    DsErr e;
     ModelConfig cfg;
     Checkpoint ck = {0};
     if (resume && ckpt_open(&ck, resume, &e)) cli_fail_err(PROG, &e);
@@ -165,6 +172,7 @@ static int cmd_train(int argc, char **argv) {
         "bias_switch", o.bias_switch, "balance_alpha", o.balance_alpha, "threads", threads,
         "tokenizer_sha256", tok_hash, "data", "spec", data, "tokens", (json_int_t)dataset_ntokens(train),
         "tokenizer_hash", dataset_tokenizer_hash(train));
+    json_object_set_new(record, "precision", json_string(precision_name(prec)));
     if (resume) {
         json_t *prev = json_object_get(ck.state, "run");
         const char *key;
@@ -177,6 +185,7 @@ static int cmd_train(int argc, char **argv) {
 
     Model_f32 m;
     model_init_f32(&m, &cfg, 1, o.seq_len);
+    m.precision = prec; // before trainer_init, which sizes the quantisation buffers
     if (resume) {
         if (ckpt_load_weights(&ck, &m, &e)) cli_fail_err(PROG, &e);
     } else {
@@ -260,7 +269,7 @@ static int cmd_import(int argc, char **argv) {
     model_init_f32(&m, &ck.cfg, 0, 1);
     size_t tl;
     const char *tok = ckpt_tokenizer_json(&ck, &tl);
-    if (ckpt_load_weights(&ck, &m, &e) || ckpt_save(argv[3], &m, NULL, tok, tl, NULL, &e)) cli_fail_err(PROG, &e);
+    if (ckpt_load_weights(&ck, &m, &e) || ckpt_save(argv[3], &m, NULL, tok, tl, NULL, NULL, 0, &e)) cli_fail_err(PROG, &e);
     model_free_f32(&m);
     ckpt_close(&ck);
     return EXIT_OK;

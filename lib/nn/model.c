@@ -55,6 +55,12 @@ static int *alloc_int(Acts *a, size_t n) {
     return a->allocs[a->nallocs++] = ds_aligned_alloc(sizeof(int) * (n ? n : 1));
 }
 
+// Grows *cap to the largest operand of a Linear layer over `rows` tokens: input, output gradient
+// and weight, which is what the precision scratch must hold.
+static void linear_operand(size_t *cap, size_t rows, size_t in, size_t out) {
+    *cap = DS_MAX(*cap, DS_MAX(rows * in, DS_MAX(rows * out, in * out)));
+}
+
 void R_(acts_init)(Acts *a, const Model *m, int B, int T) {
     memset(a, 0, sizeof *a);
     const ModelConfig *c = &m->L.cfg;
@@ -72,17 +78,24 @@ void R_(acts_init)(Acts *a, const Model *m, int B, int T) {
     a->mtp = ds_calloc((size_t)(m->L.nmtp ? m->L.nmtp : 1), sizeof(MtpActs));
     a->load = ds_calloc((size_t)nb * (E ? E : 1), sizeof(long));
     size_t max_ffn = 0, max_act = 0; // scratch sizes for the FFN backward
+    size_t prec_cap = 0;             // largest Linear operand, for the precision scratch
     for (int l = 0; l < nb; l++) {
         BlockActs *b = &a->blk[l];
         const LayerLayout *y = &m->L.layers[l];
         b->h1 = alloc(a, N * d), b->rstd1 = alloc(a, N);
+        linear_operand(&prec_cap, N, H * dv, d);
         if (v3) {
+            linear_operand(&prec_cap, N, rq ? d : 0, rq);
+            linear_operand(&prec_cap, N, rq ? rq : d, H * dqk);
+            linear_operand(&prec_cap, N, d, rkv + dr);
+            linear_operand(&prec_cap, N, rkv, H * (c->qk_nope_head_dim + dv));
             if (rq) b->cq = alloc(a, N * rq), b->cqn = alloc(a, N * rq), b->rstd_q = alloc(a, N);
             b->kva = alloc(a, N * (rkv + dr));
             b->ckv = alloc(a, N * rkv), b->ckvn = alloc(a, N * rkv), b->rstd_kv = alloc(a, N);
             b->kvb = alloc(a, N * H * (c->qk_nope_head_dim + dv));
         } else {
             b->qkv = alloc(a, N * (H + 2 * Hkv) * dqk);
+            linear_operand(&prec_cap, N, d, (H + 2 * Hkv) * dqk);
         }
         b->qf = alloc(a, N * H * dqk), b->kf = alloc(a, N * Hkv * dqk), b->vf = alloc(a, N * Hkv * dv);
         b->att = alloc(a, (size_t)B * H * T * T);
@@ -90,6 +103,7 @@ void R_(acts_init)(Acts *a, const Model *m, int B, int T) {
         b->x_mid = alloc(a, N * d), b->h2 = alloc(a, N * d), b->rstd2 = alloc(a, N);
         size_t F = y->moe ? Fm * c->n_shared_experts : (size_t)c->intermediate_size;
         if (F) b->gu = alloc(a, N * 2 * F), b->act = alloc(a, N * F);
+        linear_operand(&prec_cap, N, d, 2 * F);
         max_ffn = DS_MAX(max_ffn, N * 2 * F), max_act = DS_MAX(max_act, N * F);
         if (y->moe) {
             b->rlogit = alloc(a, N * E), b->score = alloc(a, N * E), b->gate = alloc(a, N * K);
@@ -97,6 +111,7 @@ void R_(acts_init)(Acts *a, const Model *m, int B, int T) {
             b->xe = alloc(a, N * K * d), b->gue = alloc(a, N * K * 2 * Fm);
             b->acte = alloc(a, N * K * Fm), b->ye = alloc(a, N * K * d);
             max_ffn = DS_MAX(max_ffn, N * K * 2 * Fm), max_act = DS_MAX(max_act, N * K * Fm);
+            linear_operand(&prec_cap, N * K, d, 2 * Fm);
         }
     }
     for (int l = 0; l < nl; l++) a->blk[l].x_in = a->resid + (size_t)l * N * d;
@@ -111,7 +126,13 @@ void R_(acts_init)(Acts *a, const Model *m, int B, int T) {
         t->xf = alloc(a, N * d), t->rstd_f = alloc(a, N), t->logits = alloc(a, N * V);
         t->lse = alloc(a, N), t->lp = alloc(a, N), t->dlogits = alloc(a, N * V);
         a->blk[nl + k].x_in = t->x0;
+        linear_operand(&prec_cap, N, 2 * d, d);
     }
+#ifdef DS_REAL_F64
+    precision_scratch_init(&a->prec, PRECISION_FP32, prec_cap); // the double build computes exactly
+#else
+    precision_scratch_init(&a->prec, m->precision, prec_cap);
+#endif
     size_t latent = DS_MAX(rq, rkv);
     a->dres = alloc(a, N * d), a->dcur = alloc(a, N * d), a->dprev = alloc(a, N * d);
     a->dh = alloc(a, N * d), a->dao = alloc(a, N * H * dv);
@@ -137,6 +158,7 @@ void R_(acts_free)(Acts *a) {
     if (!a) return;
     for (int i = 0; i < a->nallocs; i++) free(a->allocs[i]);
     free(a->allocs);
+    precision_scratch_free(&a->prec);
     free(a->blk);
     free(a->mtp);
     free(a->load);
@@ -146,30 +168,62 @@ void R_(acts_free)(Acts *a) {
 // ----------------------------------------------------------------------------
 // forward
 
-// out[N,OC] += inp[N,C] · w[OC,C]ᵀ
-static void linear_add(real *out, const real *inp, const real *w, int N, int C, int OC) {
+// Every Linear layer of the blocks and MTP modules runs through linear_fwd and linear_bwd, so the
+// precision mode is decided here and nowhere else. The embedding, output head and router call the
+// ops directly: V3 keeps them in higher precision, like the norms and the attention core.
+
+// out[N,OC] = inp[N,C]·w[OC,C]ᵀ (+ bias[OC]); with add, out += inp·wᵀ instead.
+static void linear_fwd(const Model *m, Acts *a, real *out, const real *inp, const real *w,
+                       const real *bias, int N, int C, int OC, int add) {
+#ifndef DS_REAL_F64
+    if (m->precision != PRECISION_FP32) {
+        precision_linear_forward(&a->prec, out, inp, w, bias, N, C, OC, add ? 1.0f : 0.0f);
+        return;
+    }
+#else
+    (void)m, (void)a;
+#endif
+    if (!add) {
+        R_(linear_forward)(out, inp, w, bias, N, C, OC);
+        return;
+    }
+    DS_CHECK(!bias);
     GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1, inp, C, w, C, 1, out, OC);
 }
 
-static void attention_inputs_mla(const Model *m, BlockActs *b, const LayerLayout *y, const int *pos,
-                                 int N) {
+// dinp[N,C] += dout·w; dw[OC,C] += doutᵀ·inp; dbias[OC] += Σ_n dout (NULL skips).
+static void linear_bwd(const Model *m, Acts *a, real *dinp, real *dw, real *dbias, const real *dout,
+                       const real *inp, const real *w, int N, int C, int OC) {
+#ifndef DS_REAL_F64
+    if (m->precision != PRECISION_FP32) {
+        precision_linear_backward(&a->prec, dinp, dw, dbias, dout, inp, w, N, C, OC);
+        return;
+    }
+#else
+    (void)m, (void)a;
+#endif
+    R_(linear_backward)(dinp, dw, dbias, dout, inp, w, N, C, OC);
+}
+
+static void attention_inputs_mla(const Model *m, Acts *a, BlockActs *b, const LayerLayout *y,
+                                 const int *pos, int N) {
     const ModelConfig *c = &m->L.cfg;
     const real *P = m->params;
     int d = c->hidden_size, H = c->num_attention_heads, dn = c->qk_nope_head_dim;
     int dr = c->qk_rope_head_dim, dv = c->v_head_dim, rq = c->q_lora_rank, rkv = c->kv_lora_rank;
     int dqk = dn + dr;
     if (rq) {
-        R_(linear_forward)(b->cq, b->h1, P + y->q_a, NULL, N, d, rq);
+        linear_fwd(m, a, b->cq, b->h1, P + y->q_a, NULL, N, d, rq, 0);
         R_(rmsnorm_forward)(b->cqn, b->rstd_q, b->cq, P + y->q_a_norm, N, rq, c->rms_norm_eps);
-        R_(linear_forward)(b->qf, b->cqn, P + y->q_b, NULL, N, rq, H * dqk);
+        linear_fwd(m, a, b->qf, b->cqn, P + y->q_b, NULL, N, rq, H * dqk, 0);
     } else {
-        R_(linear_forward)(b->qf, b->h1, P + y->q_b, NULL, N, d, H * dqk);
+        linear_fwd(m, a, b->qf, b->h1, P + y->q_b, NULL, N, d, H * dqk, 0);
     }
     if (dr) R_(rope_apply)(b->qf + dn, pos, N, H, H * dqk, dqk, &m->rope, 0);
-    R_(linear_forward)(b->kva, b->h1, P + y->kv_a, NULL, N, d, rkv + dr);
+    linear_fwd(m, a, b->kva, b->h1, P + y->kv_a, NULL, N, d, rkv + dr, 0);
     R_(copy_cols)(b->ckv, b->kva, N, rkv + dr, 0, rkv);
     R_(rmsnorm_forward)(b->ckvn, b->rstd_kv, b->ckv, P + y->kv_a_norm, N, rkv, c->rms_norm_eps);
-    R_(linear_forward)(b->kvb, b->ckvn, P + y->kv_b, NULL, N, rkv, H * (dn + dv));
+    linear_fwd(m, a, b->kvb, b->ckvn, P + y->kv_b, NULL, N, rkv, H * (dn + dv), 0);
     // Keys: per-head nope part from kv_b, and ONE rotary key shared by all heads.
     for (int n = 0; n < N; n++) {
         real *kf = b->kf + (size_t)n * H * dqk;
@@ -187,13 +241,13 @@ static void attention_inputs_mla(const Model *m, BlockActs *b, const LayerLayout
     }
 }
 
-static void attention_inputs_gqa(const Model *m, BlockActs *b, const LayerLayout *y, const int *pos,
-                                 int N) {
+static void attention_inputs_gqa(const Model *m, Acts *a, BlockActs *b, const LayerLayout *y,
+                                 const int *pos, int N) {
     const ModelConfig *c = &m->L.cfg;
     int d = c->hidden_size, H = c->num_attention_heads, Hkv = c->num_key_value_heads, hd = c->head_dim;
     int W = (H + 2 * Hkv) * hd;
-    R_(linear_forward)(b->qkv, b->h1, m->params + y->qkv,
-                       c->attention_bias ? m->params + y->qkv_bias : NULL, N, d, W);
+    linear_fwd(m, a, b->qkv, b->h1, m->params + y->qkv,
+               c->attention_bias ? m->params + y->qkv_bias : NULL, N, d, W, 0);
     R_(copy_cols)(b->qf, b->qkv, N, W, 0, H * hd);
     R_(copy_cols)(b->kf, b->qkv, N, W, H * hd, Hkv * hd);
     R_(copy_cols)(b->vf, b->qkv, N, W, (H + Hkv) * hd, Hkv * hd);
@@ -201,8 +255,8 @@ static void attention_inputs_gqa(const Model *m, BlockActs *b, const LayerLayout
     R_(rope_apply)(b->kf, pos, N, Hkv, Hkv * hd, hd, &m->rope, 0);
 }
 
-static void moe_forward(const Model *m, BlockActs *b, const LayerLayout *y, real *x_out, int N,
-                        long *load) {
+static void moe_forward(const Model *m, Acts *a, BlockActs *b, const LayerLayout *y, real *x_out,
+                        int N, long *load) {
     const ModelConfig *c = &m->L.cfg;
     const real *P = m->params;
     int d = c->hidden_size, E = c->n_routed_experts, K = c->num_experts_per_tok;
@@ -225,9 +279,9 @@ static void moe_forward(const Model *m, BlockActs *b, const LayerLayout *y, real
         if (!ne) continue;
         const real *wgu = P + y->experts + (size_t)e * y->expert_stride;
         const real *wd = wgu + (size_t)2 * F * d;
-        R_(linear_forward)(b->gue + (size_t)r0 * 2 * F, b->xe + (size_t)r0 * d, wgu, NULL, ne, d, 2 * F);
+        linear_fwd(m, a, b->gue + (size_t)r0 * 2 * F, b->xe + (size_t)r0 * d, wgu, NULL, ne, d, 2 * F, 0);
         R_(swiglu_forward)(b->acte + (size_t)r0 * F, b->gue + (size_t)r0 * 2 * F, ne, F);
-        R_(linear_forward)(b->ye + (size_t)r0 * d, b->acte + (size_t)r0 * F, wd, NULL, ne, F, d);
+        linear_fwd(m, a, b->ye + (size_t)r0 * d, b->acte + (size_t)r0 * F, wd, NULL, ne, F, d, 0);
     }
     for (int r = 0; r < N * K; r++) {
         int t = b->perm[r] / K;
@@ -238,29 +292,29 @@ static void moe_forward(const Model *m, BlockActs *b, const LayerLayout *y, real
     }
 }
 
-static void block_forward(const Model *m, BlockActs *b, const LayerLayout *y, real *x_out,
+static void block_forward(const Model *m, Acts *a, BlockActs *b, const LayerLayout *y, real *x_out,
                           const int *pos, int B, int T, long *load) {
     const ModelConfig *c = &m->L.cfg;
     const real *P = m->params;
     int N = B * T, d = c->hidden_size, H = c->num_attention_heads, Hkv = config_kv_heads(c);
     int dqk = config_qk_head_dim(c), dv = config_v_head_dim(c);
     R_(rmsnorm_forward)(b->h1, b->rstd1, b->x_in, P + y->attn_norm, N, d, c->rms_norm_eps);
-    if (c->arch == ARCH_DEEPSEEK_V3) attention_inputs_mla(m, b, y, pos, N);
-    else attention_inputs_gqa(m, b, y, pos, N);
+    if (c->arch == ARCH_DEEPSEEK_V3) attention_inputs_mla(m, a, b, y, pos, N);
+    else attention_inputs_gqa(m, a, b, y, pos, N);
     R_(attention_forward)(b->ao, b->att, b->qf, b->kf, b->vf, pos, B, T, H, Hkv, dqk, dv,
                           config_softmax_scale(c));
     memcpy(b->x_mid, b->x_in, sizeof(real) * (size_t)N * d);
-    linear_add(b->x_mid, b->ao, P + y->o, N, H * dv, d);
+    linear_fwd(m, a, b->x_mid, b->ao, P + y->o, NULL, N, H * dv, d, 1);
     R_(rmsnorm_forward)(b->h2, b->rstd2, b->x_mid, P + y->ffn_norm, N, d, c->rms_norm_eps);
     memcpy(x_out, b->x_mid, sizeof(real) * (size_t)N * d);
     size_t gu = y->moe ? y->shared_gate_up : y->gate_up, down = y->moe ? y->shared_down : y->down;
     int F = y->moe ? c->moe_intermediate_size * c->n_shared_experts : c->intermediate_size;
     if (F) {
-        R_(linear_forward)(b->gu, b->h2, P + gu, NULL, N, d, 2 * F);
+        linear_fwd(m, a, b->gu, b->h2, P + gu, NULL, N, d, 2 * F, 0);
         R_(swiglu_forward)(b->act, b->gu, N, F);
-        linear_add(x_out, b->act, P + down, N, F, d);
+        linear_fwd(m, a, x_out, b->act, P + down, NULL, N, F, d, 1);
     }
-    if (y->moe) moe_forward(m, b, y, x_out, N, load);
+    if (y->moe) moe_forward(m, a, b, y, x_out, N, load);
 }
 
 static void head_forward(const Model *m, real *xf, real *rstd, real *logits, const real *x,
@@ -280,7 +334,7 @@ void R_(model_forward)(Model *m, Acts *a, const int *tokens, const int *pos, int
     R_(embedding_forward)(a->resid, tokens, m->params + m->L.embed, N, d);
     for (int l = 0; l < nl; l++) {
         a->blk[l].x_in = a->resid + (size_t)l * N * d;
-        block_forward(m, &a->blk[l], &m->L.layers[l], a->resid + (size_t)(l + 1) * N * d, pos, B, T,
+        block_forward(m, a, &a->blk[l], &m->L.layers[l], a->resid + (size_t)(l + 1) * N * d, pos, B, T,
                       a->load + (size_t)l * E);
     }
     const real *h_prev = a->resid + (size_t)nl * N * d;
@@ -302,9 +356,9 @@ void R_(model_forward)(Model *m, Acts *a, const int *tokens, const int *pos, int
             memcpy(t->cat + (size_t)n * 2 * d, t->en + (size_t)n * d, sizeof(real) * (size_t)d);
             memcpy(t->cat + (size_t)n * 2 * d + d, t->hn + (size_t)n * d, sizeof(real) * (size_t)d);
         }
-        R_(linear_forward)(t->x0, t->cat, m->params + y->eh_proj, NULL, N, 2 * d, d);
+        linear_fwd(m, a, t->x0, t->cat, m->params + y->eh_proj, NULL, N, 2 * d, d, 0);
         a->blk[nl + k].x_in = t->x0;
-        block_forward(m, &a->blk[nl + k], y, t->x_out, pos, B, T, a->load + (size_t)(nl + k) * E);
+        block_forward(m, a, &a->blk[nl + k], y, t->x_out, pos, B, T, a->load + (size_t)(nl + k) * E);
         head_forward(m, t->xf, t->rstd_f, t->logits, t->x_out, y->head_norm, N);
         h_prev = t->x_out;
     }
@@ -366,9 +420,9 @@ static void ffn_backward(Model *m, Acts *a, BlockActs *b, const LayerLayout *y, 
     int F = y->moe ? c->moe_intermediate_size * c->n_shared_experts : c->intermediate_size;
     if (F) {
         memset(a->dact, 0, sizeof(real) * (size_t)N * F);
-        R_(linear_backward)(a->dact, G + down, NULL, dout, b->act, P + down, N, F, d);
+        linear_bwd(m, a, a->dact, G + down, NULL, dout, b->act, P + down, N, F, d);
         R_(swiglu_backward)(a->dgu, a->dact, b->gu, N, F);
-        R_(linear_backward)(dh, G + gu, NULL, a->dgu, b->h2, P + gu, N, d, 2 * F);
+        linear_bwd(m, a, dh, G + gu, NULL, a->dgu, b->h2, P + gu, N, d, 2 * F);
     }
     if (!y->moe) return;
     int E = c->n_routed_experts, K = c->num_experts_per_tok, Fm = c->moe_intermediate_size;
@@ -386,12 +440,12 @@ static void ffn_backward(Model *m, Acts *a, BlockActs *b, const LayerLayout *y, 
         int r0 = b->eoff[e], ne = b->eoff[e + 1] - r0;
         if (!ne) continue;
         size_t wgu = y->experts + (size_t)e * y->expert_stride, wd = wgu + (size_t)2 * Fm * d;
-        R_(linear_backward)(a->dact + (size_t)r0 * Fm, G + wd, NULL, a->dye + (size_t)r0 * d,
-                            b->acte + (size_t)r0 * Fm, P + wd, ne, Fm, d);
+        linear_bwd(m, a, a->dact + (size_t)r0 * Fm, G + wd, NULL, a->dye + (size_t)r0 * d,
+                   b->acte + (size_t)r0 * Fm, P + wd, ne, Fm, d);
         R_(swiglu_backward)(a->dgu + (size_t)r0 * 2 * Fm, a->dact + (size_t)r0 * Fm,
                             b->gue + (size_t)r0 * 2 * Fm, ne, Fm);
-        R_(linear_backward)(a->dxe + (size_t)r0 * d, G + wgu, NULL, a->dgu + (size_t)r0 * 2 * Fm,
-                            b->xe + (size_t)r0 * d, P + wgu, ne, d, 2 * Fm);
+        linear_bwd(m, a, a->dxe + (size_t)r0 * d, G + wgu, NULL, a->dgu + (size_t)r0 * 2 * Fm,
+                   b->xe + (size_t)r0 * d, P + wgu, ne, d, 2 * Fm);
     }
     for (int r = 0; r < N * K; r++) {
         real *dst = dh + (size_t)(b->perm[r] / K) * d;
@@ -423,23 +477,23 @@ static void attention_inputs_mla_backward(Model *m, Acts *a, BlockActs *b, const
     }
     if (dr) R_(rope_apply)(a->dsmall, pos, N, 1, dr, dr, &m->rope, 1);
     memset(a->dlat, 0, sizeof(real) * (size_t)N * rkv);
-    R_(linear_backward)(a->dlat, G + y->kv_b, NULL, a->dkvb, b->ckvn, P + y->kv_b, N, rkv, H * (dn + dv));
+    linear_bwd(m, a, a->dlat, G + y->kv_b, NULL, a->dkvb, b->ckvn, P + y->kv_b, N, rkv, H * (dn + dv));
     memset(a->dlat2, 0, sizeof(real) * (size_t)N * rkv);
     R_(rmsnorm_backward)(a->dlat2, G + y->kv_a_norm, a->dlat, b->ckv, P + y->kv_a_norm, b->rstd_kv, N, rkv);
     memset(a->dkva, 0, sizeof(real) * (size_t)N * (rkv + dr));
     R_(add_cols)(a->dkva, a->dlat2, N, rkv + dr, 0, rkv);
     R_(add_cols)(a->dkva, a->dsmall, N, rkv + dr, rkv, dr);
-    R_(linear_backward)(dh, G + y->kv_a, NULL, a->dkva, b->h1, P + y->kv_a, N, d, rkv + dr);
+    linear_bwd(m, a, dh, G + y->kv_a, NULL, a->dkva, b->h1, P + y->kv_a, N, d, rkv + dr);
     // queries
     if (dr) R_(rope_apply)(a->dq + dn, pos, N, H, H * dqk, dqk, &m->rope, 1);
     if (rq) {
         memset(a->dlat, 0, sizeof(real) * (size_t)N * rq);
-        R_(linear_backward)(a->dlat, G + y->q_b, NULL, a->dq, b->cqn, P + y->q_b, N, rq, H * dqk);
+        linear_bwd(m, a, a->dlat, G + y->q_b, NULL, a->dq, b->cqn, P + y->q_b, N, rq, H * dqk);
         memset(a->dlat2, 0, sizeof(real) * (size_t)N * rq);
         R_(rmsnorm_backward)(a->dlat2, G + y->q_a_norm, a->dlat, b->cq, P + y->q_a_norm, b->rstd_q, N, rq);
-        R_(linear_backward)(dh, G + y->q_a, NULL, a->dlat2, b->h1, P + y->q_a, N, d, rq);
+        linear_bwd(m, a, dh, G + y->q_a, NULL, a->dlat2, b->h1, P + y->q_a, N, d, rq);
     } else {
-        R_(linear_backward)(dh, G + y->q_b, NULL, a->dq, b->h1, P + y->q_b, N, d, H * dqk);
+        linear_bwd(m, a, dh, G + y->q_b, NULL, a->dq, b->h1, P + y->q_b, N, d, H * dqk);
     }
 }
 
@@ -454,8 +508,8 @@ static void attention_inputs_gqa_backward(Model *m, Acts *a, BlockActs *b, const
     R_(add_cols)(a->dqkv, a->dq, N, W, 0, H * hd);
     R_(add_cols)(a->dqkv, a->dk, N, W, H * hd, Hkv * hd);
     R_(add_cols)(a->dqkv, a->dv, N, W, (H + Hkv) * hd, Hkv * hd);
-    R_(linear_backward)(dh, m->grads + y->qkv, c->attention_bias ? m->grads + y->qkv_bias : NULL,
-                        a->dqkv, b->h1, m->params + y->qkv, N, d, W);
+    linear_bwd(m, a, dh, m->grads + y->qkv, c->attention_bias ? m->grads + y->qkv_bias : NULL,
+               a->dqkv, b->h1, m->params + y->qkv, N, d, W);
 }
 
 // dres holds dL/d(block output) on entry and dL/d(block input) on return.
@@ -469,7 +523,7 @@ static void block_backward(Model *m, Acts *a, BlockActs *b, const LayerLayout *y
     ffn_backward(m, a, b, y, dres, a->dh, N);
     R_(rmsnorm_backward)(dres, G + y->ffn_norm, a->dh, b->x_mid, P + y->ffn_norm, b->rstd2, N, d);
     memset(a->dao, 0, sizeof(real) * (size_t)N * H * dv);
-    R_(linear_backward)(a->dao, G + y->o, NULL, dres, b->ao, P + y->o, N, H * dv, d);
+    linear_bwd(m, a, a->dao, G + y->o, NULL, dres, b->ao, P + y->o, N, H * dv, d);
     R_(attention_backward)(a->dq, a->dk, a->dv, a->datt, a->dao, b->att, b->qf, b->kf, b->vf, B, T,
                            H, Hkv, dqk, dv, config_softmax_scale(c));
     memset(a->dh, 0, sizeof(real) * (size_t)N * d);
@@ -505,8 +559,8 @@ void R_(model_backward)(Model *m, Acts *a) {
         head_backward(m, a, dcarry, t->dlogits, t->xf, t->rstd_f, t->x_out, y->head_norm);
         block_backward(m, a, &a->blk[nl + k], y, dcarry);
         memset(a->dcat, 0, sizeof(real) * 2 * nd);
-        R_(linear_backward)(a->dcat, m->grads + y->eh_proj, NULL, dcarry, t->cat,
-                            m->params + y->eh_proj, N, 2 * d, d);
+        linear_bwd(m, a, a->dcat, m->grads + y->eh_proj, NULL, dcarry, t->cat,
+                   m->params + y->eh_proj, N, 2 * d, d);
         R_(copy_cols)(a->dh, a->dcat, N, 2 * d, 0, d);
         memset(a->dcur == dcarry ? a->dprev : a->dcur, 0, sizeof(real) * nd);
         real *demb = a->dcur == dcarry ? a->dprev : a->dcur;

@@ -1,5 +1,7 @@
 // model.inc.h — the model and its activations, declared for NN_T = float and double (model.h).
 
+#include "precision.h"
+
 // Activations of one transformer block, kept for the backward pass.
 typedef struct NN_(BlockActs) {
     NN_T *x_in;                     // [N,d] block input (not owned)
@@ -41,6 +43,7 @@ typedef struct NN_(Acts) {
     // backward scratch, sized for the largest block
     NN_T *dres, *dcur, *dprev, *dh, *dao, *dq, *dk, *dv, *datt, *dkvb, *dlat, *dlat2, *dkva, *dqkv;
     NN_T *dgu, *dact, *dxe, *dye, *dgate, *drlogit, *dcat, *dsmall;
+    PrecisionScratch prec;          // Linear GEMM operand buffers (float build, BF16/FP8 only)
     void **allocs;
     int nallocs;
 } NN_(Acts);
@@ -50,6 +53,9 @@ typedef struct NN_(Model) {
     Rope rope;
     NN_T *params;                   // [L.total]
     NN_T *grads;                    // [L.total], NULL when built for inference
+    // GEMM inputs of every Linear layer (float build only; the double build always computes
+    // exactly). FP32 after model_init; set it before acts_init, which sizes the buffers.
+    Precision precision;
 } NN_(Model);
 
 // Builds the layout and allocates parameters (zeroed) and, when with_grads, gradients. max_pos
