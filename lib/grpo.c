@@ -292,8 +292,6 @@ static void gather(const GrpoRun *g, const float *lpf, int a, int b, int T, doub
 }
 
 static void forward(Model_f32 *m, Acts_f32 *a, GrpoRun *g, int rows, int T) {
-    // Acts were sized for (micro_batch, maxT); a forward over fewer or shorter rows reuses them.
-    a->B = g->o.micro_batch, a->T = g->maxT;
     model_forward_f32(m, a, g->tokens, g->pos, rows, T);
 }
 

@@ -71,6 +71,7 @@ void R_(acts_init)(Acts *a, const Model *m, int B, int T) {
     int nl = m->L.nlayers, nb = nl + m->L.nmtp;
     int v3 = c->arch == ARCH_DEEPSEEK_V3;
     a->B = B, a->T = T, a->N = (int)N;
+    a->cap_N = (int)N, a->cap_T = T;
     a->tokens = alloc_int(a, N);
     a->pos = alloc_int(a, N);
     a->resid = alloc(a, (size_t)(nl + 1) * N * d);
@@ -326,7 +327,7 @@ static void head_forward(const Model *m, real *xf, real *rstd, real *logits, con
 
 void R_(model_forward)(Model *m, Acts *a, const int *tokens, const int *pos, int B, int T) {
     const ModelConfig *c = &m->L.cfg;
-    DS_CHECK(B * T <= a->B * a->T && T <= a->T);
+    DS_CHECK(B * T <= a->cap_N && T <= a->cap_T);
     int N = B * T, d = c->hidden_size, nl = m->L.nlayers, E = DS_MAX(c->n_routed_experts, 1);
     a->B = B, a->T = T, a->N = N;
     memcpy(a->tokens, tokens, sizeof(int) * (size_t)N);

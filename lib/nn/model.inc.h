@@ -32,7 +32,8 @@ typedef struct NN_(MtpActs) {
 } NN_(MtpActs);
 
 typedef struct NN_(Acts) {
-    int B, T, N;
+    int B, T, N;                    // shape of the last forward
+    int cap_N, cap_T;               // what the buffers hold: B*T <= cap_N, T <= cap_T
     int *tokens, *pos;              // [N] copies of the forward inputs
     NN_T *resid;                    // [(L+1), N, d] block inputs/outputs of the main model
     NN_(BlockActs) *blk;            // L main blocks then the MTP blocks
