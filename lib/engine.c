@@ -19,7 +19,7 @@ struct Engine {
     int *len;            // [slots] cached positions
     float *wuk;          // absorbed: per block and head, W_UKᵀ [rkv][dn] (for q_nope → latent)
     // row buffers, [max_rows] × width
-    float *x, *h, *cq, *cqn, *q, *kva, *ckvn, *kvb, *qkv, *qlat, *olat, *ao, *scores;
+    float *x, *h, *cq, *cqn, *q, *kva, *ckvn, *kvb, *qkv, *qlat, *olat, *ao, *scores, *qcat;
     float *gu, *act, *rlogit, *score, *gate, *xe, *gue, *acte, *ye, *hid, *xf, *cat, *tmp;
     int *idx, *perm, *eoff, *mtok;
     float *rstd;
@@ -50,7 +50,8 @@ Engine *engine_new(const Model_f32 *m, const EngineOpts *o, DsErr *e) {
     size_t F = DS_MAX((size_t)c->intermediate_size, (size_t)c->moe_intermediate_size * c->n_shared_experts);
     en->x = fbuf(R * d), en->h = fbuf(R * d), en->hid = fbuf(R * d), en->xf = fbuf(R * d);
     en->cat = fbuf(R * 2 * d), en->tmp = fbuf(R * d), en->rstd = fbuf(R);
-    en->q = fbuf(R * H * dqk), en->ao = fbuf(R * H * dv), en->scores = fbuf((size_t)o->max_len);
+    en->q = fbuf(R * H * dqk), en->ao = fbuf(R * H * dv), en->scores = fbuf(H * (size_t)o->max_len);
+    en->qcat = fbuf(H * (rkv + dr));
     if (v3) {
         en->cq = fbuf(R * rq), en->cqn = fbuf(R * rq), en->kva = fbuf(R * (rkv + dr));
         en->ckvn = fbuf(R * rkv), en->kvb = fbuf(R * H * (dn + dv));
@@ -90,7 +91,7 @@ void engine_free(Engine *en) {
     float *bufs[] = {en->cache, en->wuk, en->x, en->h, en->cq, en->cqn, en->q, en->kva, en->ckvn,
                      en->kvb, en->qkv, en->qlat, en->olat, en->ao, en->scores, en->gu, en->act,
                      en->rlogit, en->score, en->gate, en->xe, en->gue, en->acte, en->ye, en->hid,
-                     en->xf, en->cat, en->tmp, en->rstd};
+                     en->xf, en->cat, en->tmp, en->rstd, en->qcat};
     for (size_t i = 0; i < DS_ARRAY_LEN(bufs); i++) free(bufs[i]);
     free(en->len), free(en->idx), free(en->perm), free(en->eoff), free(en->mtok);
     free(en);
@@ -113,20 +114,15 @@ static float *cache_at(Engine *en, int slot, int blk, int pos) {
     return en->cache + (((size_t)slot * en->nblk + blk) * en->o.max_len + pos) * en->per_tok;
 }
 
-// softmax over scores[0..n) in place; returns nothing (sums in double for stability)
-static void softmax(float *s, int n) {
+// softmax of scale·s over s[0..n), in place (sums in double for stability)
+static void softmax(float *s, int n, float scale) {
+    for (int j = 0; j < n; j++) s[j] *= scale;
     float mx = s[0];
     for (int j = 1; j < n; j++) mx = s[j] > mx ? s[j] : mx;
     double sum = 0;
     for (int j = 0; j < n; j++) sum += (s[j] = expf(s[j] - mx));
     float inv = (float)(1.0 / sum);
     for (int j = 0; j < n; j++) s[j] *= inv;
-}
-
-static float dotf(const float *a, const float *b, int n) {
-    float s = 0;
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
 }
 
 // Attention of R rows of one block: writes the caches, then each row attends over its slot's
@@ -163,22 +159,23 @@ static void attention(Engine *en, int blk, int R, const int *slot, const int *po
             for (int hh = 0; hh < H; hh++)
                 rowgemm(en->qlat + (size_t)hh * rkv, H * rkv, en->q + (size_t)hh * dqk, H * dqk,
                         en->wuk + ((size_t)blk * H + hh) * rkv * dn, NULL, R, dn, rkv, 0);
+            // Scores of all heads against the slot's latent cache: [q_lat | q_pe] · [c_KV | k_pe].
             for (int r = 0; r < R; r++) {
-                int n = pos[r] + 1;
+                int n = pos[r] + 1, W = rkv + dr;
                 for (int hh = 0; hh < H; hh++) {
-                    const float *ql = en->qlat + ((size_t)r * H + hh) * rkv;
-                    const float *qp = en->q + ((size_t)r * H + hh) * dqk + dn;
-                    for (int j = 0; j < n; j++) {
-                        const float *cj = cache_at(en, slot[r], blk, j);
-                        en->scores[j] = (dotf(ql, cj, rkv) + dotf(qp, cj + rkv, dr)) * scale;
-                    }
-                    softmax(en->scores, n);
-                    float *ol = en->olat + ((size_t)r * H + hh) * rkv;
-                    memset(ol, 0, sizeof(float) * rkv);
-                    for (int j = 0; j < n; j++) {
-                        const float *cj = cache_at(en, slot[r], blk, j);
-                        float p = en->scores[j];
-                        for (int i = 0; i < rkv; i++) ol[i] += p * cj[i];
+                    memcpy(en->qcat + (size_t)hh * W, en->qlat + ((size_t)r * H + hh) * rkv, sizeof(float) * rkv);
+                    memcpy(en->qcat + (size_t)hh * W + rkv, en->q + ((size_t)r * H + hh) * dqk + dn, sizeof(float) * dr);
+                }
+                const float *c0 = cache_at(en, slot[r], blk, 0);
+                rowgemm_ld(en->scores, n, en->qcat, W, c0, W, NULL, H, W, n, 0);
+                for (int hh = 0; hh < H; hh++) softmax(en->scores + (size_t)hh * n, n, scale);
+                float *ol = en->olat + (size_t)r * H * rkv;
+                memset(ol, 0, sizeof(float) * (size_t)H * rkv);
+                for (int j = 0; j < n; j++) {
+                    const float *cj = c0 + (size_t)j * W;
+                    for (int hh = 0; hh < H; hh++) {
+                        float p = en->scores[(size_t)hh * n + j], *o = ol + (size_t)hh * rkv;
+                        for (int i = 0; i < rkv; i++) o[i] += p * cj[i];
                     }
                 }
             }
@@ -210,20 +207,21 @@ static void attention(Engine *en, int blk, int R, const int *slot, const int *po
             memcpy(cache_at(en, slot[r], blk, pos[r]), en->qkv + (size_t)r * W + H * dqk,
                    sizeof(float) * Hkv * (dqk + dv));
     }
-    int group = H / Hkv;
+    int group = H / Hkv, W = (int)en->per_tok;
     for (int r = 0; r < R; r++) {
         int n = pos[r] + 1;
+        const float *c0 = cache_at(en, slot[r], blk, 0);
         for (int hh = 0; hh < H; hh++) {
             int kh = hh / group;
-            const float *qh = en->q + ((size_t)r * H + hh) * dqk;
-            for (int j = 0; j < n; j++)
-                en->scores[j] = dotf(qh, cache_at(en, slot[r], blk, j) + (size_t)kh * dqk, dqk) * scale;
-            softmax(en->scores, n);
+            float *sc = en->scores + (size_t)hh * n;
+            rowgemm_ld(sc, n, en->q + ((size_t)r * H + hh) * dqk, dqk, c0 + (size_t)kh * dqk, W, NULL, 1, dqk, n, 0);
+            softmax(sc, n, scale);
             float *o = en->ao + ((size_t)r * H + hh) * dv;
             memset(o, 0, sizeof(float) * dv);
+            const float *v0 = c0 + (size_t)Hkv * dqk + (size_t)kh * dv;
             for (int j = 0; j < n; j++) {
-                const float *v = cache_at(en, slot[r], blk, j) + (size_t)Hkv * dqk + (size_t)kh * dv;
-                float p = en->scores[j];
+                const float *v = v0 + (size_t)j * W;
+                float p = sc[j];
                 for (int i = 0; i < dv; i++) o[i] += p * v[i];
             }
         }

@@ -5,8 +5,13 @@
 #ifndef DS_ROWGEMM_H
 #define DS_ROWGEMM_H
 
-// accumulate = 0 overwrites out, 1 adds into it; bias (N) may be NULL. ldx/ldo: row strides.
+// accumulate = 0 overwrites out, 1 adds into it; bias (N) may be NULL. ldo, ldx, ldw: row strides
+// (rowgemm passes ldw = K).
+void rowgemm_ld(float *out, int ldo, const float *x, int ldx, const float *w, int ldw, const float *bias,
+                int R, int K, int N, int accumulate);
 void rowgemm(float *out, int ldo, const float *x, int ldx, const float *w, const float *bias, int R,
              int K, int N, int accumulate);
+// Σ a[i]·b[i] in the same operation order as one rowgemm element.
+float rowdot(const float *a, const float *b, int n);
 
 #endif
