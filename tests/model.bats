@@ -19,3 +19,7 @@ load helpers
 @test "causality and document isolation under packing" { unit model causal_and_packed; }
 @test "config: clear errors and JSON round trip" { unit model config_errors; }
 @test "layout: Hugging Face DeepSeek-V3 tensor names and shapes" { unit model layout_names; }
+@test "ops: the same bits with 1 and 2 threads; float within 1e-4 of double" {
+    run "$DS_BIN/bench/ops_speed" --check --threads 2
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+}

@@ -1,6 +1,10 @@
 // ops.inc.h — declarations of the primitive ops, included twice by ops.h (NN_T = float, double).
 // Forward and backward side by side; backward ADDS into weight gradients and (where noted) into
 // input gradients. All matrices are row-major; weights are [out_features, in_features].
+// Threads: attention, log-probabilities, SwiGLU and RMSNorm split large calls over as many threads
+// as OpenBLAS is set to (cli_set_threads); attention runs BLAS single-threaded inside its threads.
+// Every output is computed in the same order whatever the thread count, so results do not depend
+// on it.
 
 // out[N,OC] = inp[N,C] · weight[OC,C]ᵀ (+ bias[OC] when not NULL)
 void NN_(linear_forward)(NN_T *out, const NN_T *inp, const NN_T *weight, const NN_T *bias, int N,
@@ -33,7 +37,8 @@ void NN_(rope_apply)(NN_T *x, const int *pos, int N, int H, int token_stride, in
 void NN_(attention_forward)(NN_T *out, NN_T *att, const NN_T *q, const NN_T *k, const NN_T *v,
                             const int *pos, int B, int T, int H, int Hkv, int dqk, int dv,
                             double scale);
-// dq, dk, dv are overwritten. scratch holds T*T values.
+// dq, dk, dv are overwritten. scratch holds T*T values. Only the causal blocks of the products are
+// computed (64-row query blocks against the keys up to the block's end).
 void NN_(attention_backward)(NN_T *dq, NN_T *dk, NN_T *dvals, NN_T *scratch, const NN_T *dout,
                              const NN_T *att, const NN_T *q, const NN_T *k, const NN_T *v, int B,
                              int T, int H, int Hkv, int dqk, int dv, double scale);
