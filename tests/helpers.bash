@@ -24,3 +24,12 @@ unit() {
 needs_data() {
     [ -e "$DATA/$1" ] || skip "missing $DATA/$1"
 }
+
+# shakespeare_shards DIR BYTES: DIR/train.txt (the first BYTES of tiny-shakespeare), a 512-token
+# BPE tokenizer DIR/tok.json trained on it, and its shard DIR/train-000000.tar.
+shakespeare_shards() {
+    needs_data tinyshakespeare/input.txt
+    head -c "$2" "$DATA/tinyshakespeare/input.txt" > "$1/train.txt"
+    ds-tokenize train --vocab-size 512 --special '<|endoftext|>' -o "$1/tok.json" "$1/train.txt"
+    ds-tokenize encode -t "$1/tok.json" -o "$1/train" "$1/train.txt"
+}

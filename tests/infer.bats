@@ -4,11 +4,8 @@
 load helpers
 
 setup_file() {
-    needs_data tinyshakespeare/input.txt
     local d="$BATS_FILE_TMPDIR"
-    head -c 300000 "$DATA/tinyshakespeare/input.txt" > "$d/train.txt"
-    ds-tokenize train --vocab-size 512 --special '<|endoftext|>' -o "$d/tok.json" "$d/train.txt"
-    ds-tokenize encode -t "$d/tok.json" -o "$d/train" "$d/train.txt"
+    shakespeare_shards "$d" 300000
     ds-pretrain train --config "$ROOT/recipes/tiny-moe.json" --data "$d/train-000000.tar" \
         --tokenizer "$d/tok.json" --seq-len 64 --batch 8 --steps 120 --lr 3e-3 --eval-every 0 \
         --threads 1 --peak-gflops 10 -o "$d/ck.tar" --metrics /dev/null

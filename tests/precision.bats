@@ -4,11 +4,7 @@
 load helpers
 
 setup_file() {
-    needs_data tinyshakespeare/input.txt
-    local d="$BATS_FILE_TMPDIR"
-    head -c 200000 "$DATA/tinyshakespeare/input.txt" > "$d/train.txt"
-    ds-tokenize train --vocab-size 512 --special '<|endoftext|>' -o "$d/tok.json" "$d/train.txt"
-    ds-tokenize encode -t "$d/tok.json" -o "$d/train" "$d/train.txt"
+    shakespeare_shards "$BATS_FILE_TMPDIR" 200000
 }
 
 train() { ds-pretrain train "${TRAIN_ARGS[@]}" "$@"; }

@@ -3,12 +3,9 @@
 load helpers
 
 setup_file() {
-    needs_data tinyshakespeare/input.txt
     local d="$BATS_FILE_TMPDIR"
-    head -c 200000 "$DATA/tinyshakespeare/input.txt" > "$d/train.txt"
+    shakespeare_shards "$d" 200000
     tail -c 50000 "$DATA/tinyshakespeare/input.txt" > "$d/val.txt"
-    ds-tokenize train --vocab-size 512 --special '<|endoftext|>' -o "$d/tok.json" "$d/train.txt"
-    ds-tokenize encode -t "$d/tok.json" -o "$d/train" "$d/train.txt"
     ds-tokenize encode -t "$d/tok.json" -o "$d/val" "$d/val.txt"
 }
 
