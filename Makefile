@@ -90,6 +90,9 @@ $(BIN)/bench/%: $(BUILD)/bench/%.o $(LIBDS)
 deps:
 	@scripts/deps.sh
 
+# Experiments (make tinyzero, make r1): recipes/*.mk
+include $(wildcard recipes/*.mk)
+
 # The suite: every tests/*.bats file, C unit programs are driven from them. DS_BIN tells the tests
 # which build to run, so `make SANITIZE=1 test` tests the sanitized binaries.
 test: deps

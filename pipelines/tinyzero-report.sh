@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# tinyzero-report.sh DIR — the base vs RL table of a `make tinyzero` run (Markdown on stdout).
+set -euo pipefail
+d=$1
+row() { # NAME EVAL COMPLETIONS
+    local attempts
+    # "Try" lines per completion: attempts made before answering
+    attempts=$(jq -r '.completion' "$3" | awk '/<think>/ { n++ } /Try/ { t++ } END { printf "%.2f", n ? t / n : 0 }')
+    jq -r --arg name "$1" --arg att "$attempts" '"| \($name) | \(.["pass@1"] * 1000 | round / 10)% | \((.["pass@4"] // 0) * 1000 | round / 10)% | \((.["pass@16"] // 0) * 1000 | round / 10)% | \((.["pass@32"] // 0) * 1000 | round / 10)% | \(.format_rate * 1000 | round / 10)% | \(.mean_length * 10 | round / 10) | \($att) |"' "$2"
+}
+echo "# Countdown, R1-Zero from scratch: base vs RL"
+echo
+echo "Held-out problems: $(wc -l < "$d/test.jsonl"); samples per problem: $(jq -r .n_samples "$d/base.eval.json") / $(jq -r .n_problems "$d/base.eval.json")"
+echo
+echo "| model | pass@1 | pass@4 | pass@16 | pass@32 | format | mean length | attempts per answer |"
+echo "|---|---|---|---|---|---|---|---|"
+row base "$d/base.eval.json" "$d/base.completions.jsonl"
+row "RL (GRPO)" "$d/rl.eval.json" "$d/rl.completions.jsonl"
+echo
+b=$(jq '.["pass@1"]' "$d/base.eval.json") r=$(jq '.["pass@1"]' "$d/rl.eval.json")
+awk -v b="$b" -v r="$r" 'BEGIN { printf "pass@1 gain: %.1fx (goal: at least 3x and at least 30%%)\n", (b > 0 ? r / b : 0) }'
+echo
+echo "RL curves: rl.png; per-step metrics: rl.jsonl."

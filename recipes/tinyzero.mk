@@ -1,0 +1,91 @@
+# tinyzero.mk — R1-Zero on Countdown from scratch on one machine (`make tinyzero`, `FAST=1` for a
+# few-minute version). Each stage is a file the next one reads, so make re-runs only what changed.
+#
+#   corpus ─ tokenizer ─ shards ─ base model ─ base eval (pass@k, learnable-range check)
+#                                        └──── GRPO (TinyZero reward) ─ RL eval ─ report + plots
+#
+# Why these settings: recipes/TINYZERO.md.
+
+FAST ?= 0
+ifeq ($(FAST),1)
+  TZ       ?= out/tinyzero-fast
+  TZ_MODEL ?= recipes/tiny-moe.json
+  TZ_DOCS  ?= 3000
+  TZ_SEQ   ?= 256
+  TZ_STEPS ?= 60
+  TZ_TEST  ?= 16
+  TZ_K     ?= 4
+  TZ_RL    ?= 4
+  TZ_P     ?= 4
+  TZ_G     ?= 4
+else
+  TZ       ?= out/tinyzero
+  TZ_MODEL ?= recipes/tinyzero-model.json
+  TZ_DOCS  ?= 40000
+  TZ_SEQ   ?= 512
+  TZ_STEPS ?= 1000
+  TZ_TEST  ?= 200
+  TZ_K     ?= 32
+  TZ_RL    ?= 100
+  TZ_P     ?= 8
+  TZ_G     ?= 8
+endif
+# The puzzle: 3 numbers in 1..20, targets 10..60 (TinyZero's 1..99 / 10..100 is the stretch).
+TZ_NUMS    ?= --nums 3 --max-num 20 --max-target 60
+TZ_SEED    ?= 1
+TZ_MAXTOK  ?= 320
+TZ_THREADS ?= 2
+TZ_BIN      = $(CURDIR)/$(BIN)
+
+.PHONY: tinyzero tinyzero-base
+.PRECIOUS: $(TZ)/%.completions.jsonl
+tinyzero: $(TZ)/report.md
+tinyzero-base: $(TZ)/base.eval.json
+
+$(TZ)/test.jsonl: | all
+	@mkdir -p $(@D)
+	$(TZ_BIN)/ds-synth problems --task countdown $(TZ_NUMS) --split test --n $(TZ_TEST) --seed $(TZ_SEED) -o $@
+$(TZ)/train.jsonl: | all
+	@mkdir -p $(@D)
+	$(TZ_BIN)/ds-synth problems --task countdown $(TZ_NUMS) --split train --n 4000 --seed $(TZ_SEED) -o $@
+# Search traces with at most 4 attempts before giving up: the base sees more failed searches than
+# solved ones, so its pass@1 starts low while pass@k is high.
+$(TZ)/corpus.jsonl: $(TZ)/test.jsonl
+	$(TZ_BIN)/ds-synth corpus --task countdown $(TZ_NUMS) --n $(TZ_DOCS) --max-attempts 4 \
+	    --seed $(TZ_SEED) --exclude $(TZ)/test.jsonl -o $@
+$(TZ)/tok.json: $(TZ)/corpus.jsonl
+	$(TZ_BIN)/ds-tokenize train --vocab-size 512 --special '<|endoftext|>' --pretokenizer digits \
+	    --field text -o $@ $<
+$(TZ)/corpus-000000.tar: $(TZ)/corpus.jsonl $(TZ)/tok.json
+	$(TZ_BIN)/ds-tokenize encode -t $(TZ)/tok.json --jsonl --field text --eos '<|endoftext|>' \
+	    -o $(TZ)/corpus $(TZ)/corpus.jsonl
+$(TZ)/base.tar: $(TZ)/corpus-000000.tar $(TZ_MODEL)
+	$(TZ_BIN)/ds-pretrain train --config $(TZ_MODEL) --data $(TZ)/corpus-000000.tar --tokenizer $(TZ)/tok.json \
+	    --seq-len $(TZ_SEQ) --batch 8 --steps $(TZ_STEPS) --lr 2e-3 --warmup 50 --eval-every 0 \
+	    --threads $(TZ_THREADS) --seed $(TZ_SEED) -o $@ --metrics $(TZ)/pretrain.jsonl
+
+# Evaluation: R1's sampling (temperature 0.6, top-p 0.95), TZ_K samples per held-out problem; the
+# completions are kept for the report (attempts per answer).
+$(TZ)/%.completions.jsonl: $(TZ)/%.tar $(TZ)/test.jsonl
+	$(TZ_BIN)/ds-eval prompts --task countdown --problems $(TZ)/test.jsonl --template r1 \
+	  | $(TZ_BIN)/ds-infer generate -m $< --n $(TZ_K) --temperature 0.6 --top-p 0.95 \
+	      --max-tokens $(TZ_MAXTOK) --seed $(TZ_SEED) --threads $(TZ_THREADS) --batch 32 > $@.tmp
+	mv $@.tmp $@
+$(TZ)/%.eval.json: $(TZ)/%.completions.jsonl
+	$(TZ_BIN)/ds-eval --task countdown --problems $(TZ)/test.jsonl $< --k 1,4,16,32 \
+	    --summary $@ > $(TZ)/$*.scores.jsonl
+	@pipelines/tinyzero-check.sh $@
+
+# R1-Zero: GRPO straight from the base with TinyZero's reward (1 / 0.1 / 0).
+$(TZ)/rl.tar: $(TZ)/base.tar $(TZ)/train.jsonl $(TZ)/test.jsonl
+	$(TZ_BIN)/ds-grpo train -m $(TZ)/base.tar --tasks $(TZ)/train.jsonl --eval $(TZ)/test.jsonl \
+	    --eval-every 10 --eval-samples 2 --prompts-per-step $(TZ_P) --group-size $(TZ_G) \
+	    --max-tokens $(TZ_MAXTOK) --temperature 1 --lr 1e-4 --warmup 5 --beta 0.001 --epsilon 0.2 \
+	    --loss-agg token-mean --steps $(TZ_RL) --batch 32 --micro-batch 8 --seed $(TZ_SEED) \
+	    --threads $(TZ_THREADS) -o $@ --metrics $(TZ)/rl.jsonl
+
+$(TZ)/report.md: $(TZ)/base.eval.json $(TZ)/rl.eval.json $(TZ)/rl.tar
+	pipelines/plot-grpo.sh $(TZ)/rl.jsonl $(TZ)/rl.png "R1-Zero on Countdown (GRPO)"
+	pipelines/tinyzero-report.sh $(TZ) > $@.tmp
+	mv $@.tmp $@
+	@cat $@
