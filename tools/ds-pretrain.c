@@ -48,8 +48,8 @@ static int cmd_train(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
         if (train_cli_option(PROG, &tc, c, optarg)) continue;
         switch (c) {
-        case OPT_HELP: usage(); return EXIT_OK;
-        case OPT_VERSION: cli_print_version(PROG); return EXIT_OK;
+        case OPT_HELP: usage(); free(opts); return EXIT_OK;
+        case OPT_VERSION: cli_print_version(PROG); free(opts); return EXIT_OK;
         case O_CONFIG: config = optarg; break;
         case O_DATA: data = optarg; break;
         case O_VAL: val = optarg; break;
