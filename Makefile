@@ -50,16 +50,15 @@ BENCHES   := $(BENCH_SRC:bench/%.c=$(BIN)/bench/%)
 
 VERSION := $(shell git describe --always --dirty --tags 2>/dev/null || echo unknown)
 
-.PHONY: all lib test check deps clean version-header smoke
+.PHONY: all lib test check deps clean smoke
 all: $(TOOLS) $(UNITS) $(BENCHES)
 lib: $(LIBDS)
 
-# version.h is rewritten only when the version string changes, so builds stay incremental.
-$(BUILD)/version.h: version-header
-	@mkdir -p $(@D)
-	@echo '#define DS_VERSION "$(VERSION)"' > $@.tmp
-	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
-version-header:
+# version.h is rewritten (when make reads this file) only when the version string changes, so
+# builds stay incremental and `make -q` stays meaningful.
+$(shell mkdir -p $(BUILD) && echo '#define DS_VERSION "$(VERSION)"' > $(BUILD)/version.h.tmp && \
+    (cmp -s $(BUILD)/version.h.tmp $(BUILD)/version.h && rm -f $(BUILD)/version.h.tmp || \
+     mv $(BUILD)/version.h.tmp $(BUILD)/version.h))
 
 $(BUILD)/lib/cli.o: $(BUILD)/version.h
 
