@@ -108,3 +108,13 @@ losses() { grep -o '"loss":[^,]*,"mtp_loss":[^,]*' "$1"; }
     run ds-pretrain frobnicate
     [ "$status" -eq 2 ]
 }
+
+@test "recipes: every shipped config is valid; the test, MoE and dense sizes are as documented" {
+    for f in "$ROOT"/recipes/*.json; do
+        run ds-pretrain info "$f"
+        [ "$status" -eq 0 ] || { echo "$f: $output"; false; }
+    done
+    ds-pretrain info "$ROOT/recipes/moe-1m.json" | jq -e '.params > 800000 and .params < 1500000'
+    ds-pretrain info "$ROOT/recipes/moe-15m.json" | jq -e '.params > 12000000 and .params < 18000000'
+    ds-pretrain info "$ROOT/recipes/dense-15m.json" | jq -e '.params == .active_params'
+}
