@@ -3,14 +3,6 @@
 # sequence level (ds-sft's code) and on the teacher's logits.
 load helpers
 
-# addition problems as SFT records in the R1 form (also gsm8k problem records): addition N SEED
-addition() {
-    awk -v n="$1" -v seed="$2" 'BEGIN { srand(seed); for (i = 0; i < n; i++) {
-        a = int(rand() * 10); b = int(rand() * 10);
-        printf "{\"id\":\"%d-%d\",\"prompt\":\"What is %d+%d?\",\"completion\":\" <think>%d+%d=%d</think> <answer>%d</answer>\",\"answer\":\"%d\"}\n",
-            seed, i, a, b, a, b, a + b, a + b, a + b } }'
-}
-
 setup_file() {
     needs_data tinyshakespeare/input.txt
     local d="$BATS_FILE_TMPDIR"

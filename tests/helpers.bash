@@ -33,3 +33,12 @@ shakespeare_shards() {
     ds-tokenize train --vocab-size 512 --special '<|endoftext|>' -o "$1/tok.json" "$1/train.txt"
     ds-tokenize encode -t "$1/tok.json" -o "$1/train" "$1/train.txt"
 }
+
+# addition problems "What is a+b?" as SFT records in the R1 form (also math/gsm8k problem records,
+# with an "answer" field): addition N SEED
+addition() {
+    awk -v n="$1" -v seed="$2" 'BEGIN { srand(seed); for (i = 0; i < n; i++) {
+        a = int(rand() * 10); b = int(rand() * 10);
+        printf "{\"id\":\"%d-%d\",\"prompt\":\"What is %d+%d?\",\"completion\":\" <think>%d+%d=%d</think> <answer>%d</answer>\",\"answer\":\"%d\"}\n",
+            seed, i, a, b, a, b, a + b, a + b, a + b } }'
+}
