@@ -50,7 +50,7 @@ BENCHES   := $(BENCH_SRC:bench/%.c=$(BIN)/bench/%)
 
 VERSION := $(shell git describe --always --dirty --tags 2>/dev/null || echo unknown)
 
-.PHONY: all lib test check deps clean smoke
+.PHONY: all lib test check deps clean smoke grpo-learn
 all: $(TOOLS) $(UNITS) $(BENCHES)
 lib: $(LIBDS)
 
@@ -88,6 +88,11 @@ $(BIN)/bench/%: $(BUILD)/bench/%.o $(LIBDS)
 
 deps:
 	@scripts/deps.sh
+
+# Does GRPO learn, and does rejection sampling beat unfiltered distillation (results/grpo-learning.md)
+grpo-learn: deps
+	@$(MAKE) --no-print-directory all
+	@DS_BIN=$(CURDIR)/$(BIN) pipelines/grpo-learn.sh out/grpo-learn
 
 # Experiments (make tinyzero, make r1): recipes/*.mk
 include $(wildcard recipes/*.mk)

@@ -40,7 +40,7 @@ step "GRPO"
 evaluate base.tar base
 ds-grpo train -m base.tar --tasks train.jsonl --eval test.jsonl --eval-every 5 --eval-samples 4 \
     --eval-temperature 0.6 --extract answer --prompts-per-step 16 --group-size 8 --max-tokens 24 \
-    --lr 3e-4 --beta 0.001 --steps 60 --batch 64 --micro-batch 32 --threads "$T" -o rl.tar --metrics rl.jsonl
+    --lr 2e-4 --beta 0.001 --steps 100 --batch 64 --micro-batch 32 --threads "$T" -o rl.tar --metrics rl.jsonl
 evaluate rl.tar rl
 "$ROOT/pipelines/plot-grpo.sh" rl.jsonl grpo.png "GRPO on 'reply with the larger number'"
 
