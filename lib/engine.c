@@ -8,6 +8,9 @@
 #include "nn/moe.h"
 #include "nn/ops.h"
 #include "rowgemm.h"
+#include "threads.h"
+
+#include <cblas.h>
 
 struct Engine {
     const Model_f32 *m;
@@ -23,6 +26,7 @@ struct Engine {
     float *gu, *act, *rlogit, *score, *gate, *xe, *gue, *acte, *ye, *hid, *xf, *cat, *tmp;
     int *idx, *perm, *eoff, *mtok;
     float *rstd;
+    int threads;         // rows of attention and columns of large GEMMs are split over these
 };
 
 static float *fbuf(size_t n) { return ds_aligned_alloc(sizeof(float) * (n ? n : 1)); }
@@ -50,8 +54,10 @@ Engine *engine_new(const Model_f32 *m, const EngineOpts *o, DsErr *e) {
     size_t F = DS_MAX((size_t)c->intermediate_size, (size_t)c->moe_intermediate_size * c->n_shared_experts);
     en->x = fbuf(R * d), en->h = fbuf(R * d), en->hid = fbuf(R * d), en->xf = fbuf(R * d);
     en->cat = fbuf(R * 2 * d), en->tmp = fbuf(R * d), en->rstd = fbuf(R);
-    en->q = fbuf(R * H * dqk), en->ao = fbuf(R * H * dv), en->scores = fbuf(H * (size_t)o->max_len);
-    en->qcat = fbuf(H * (rkv + dr));
+    en->q = fbuf(R * H * dqk), en->ao = fbuf(R * H * dv), en->threads = DS_MAX(1, DS_MIN(openblas_get_num_threads(), 16));
+    // per-thread scratch for the attention rows
+    en->scores = fbuf((size_t)en->threads * H * (size_t)o->max_len);
+    en->qcat = fbuf((size_t)en->threads * H * (rkv + dr));
     if (v3) {
         en->cq = fbuf(R * rq), en->cqn = fbuf(R * rq), en->kva = fbuf(R * (rkv + dr));
         en->ckvn = fbuf(R * rkv), en->kvb = fbuf(R * H * (dn + dv));
@@ -125,6 +131,112 @@ static void softmax(float *s, int n, float scale) {
     for (int j = 0; j < n; j++) s[j] *= inv;
 }
 
+// ----------------------------------------------------------------------------
+// rowgemm split over output columns: every element runs the same operations whatever the split,
+// so results do not depend on the thread count.
+
+typedef struct ColJob {
+    float *out;
+    const float *x, *w, *bias;
+    int ldo, ldx, ldw, R, K, N, acc, parts;
+} ColJob;
+
+static void col_part(void *ctx, int tid, int i0, int i1) {
+    (void)tid;
+    const ColJob *j = ctx;
+    for (int p = i0; p < i1; p++) {
+        int n0 = j->N * p / j->parts, n1 = j->N * (p + 1) / j->parts;
+        if (n1 > n0)
+            rowgemm_ld(j->out + n0, j->ldo, j->x, j->ldx, j->w + (size_t)n0 * j->ldw, j->ldw,
+                       j->bias ? j->bias + n0 : NULL, j->R, j->K, n1 - n0, j->acc);
+    }
+}
+
+static void prow_ld(const Engine *en, float *out, int ldo, const float *x, int ldx, const float *w,
+                    int ldw, const float *bias, int R, int K, int N, int acc) {
+    // below ~1M multiply-adds a thread costs more than it saves
+    if (en->threads < 2 || (double)R * K * N < 1e6 || N < 8) {
+        rowgemm_ld(out, ldo, x, ldx, w, ldw, bias, R, K, N, acc);
+        return;
+    }
+    ColJob j = {out, x, w, bias, ldo, ldx, ldw, R, K, N, acc, en->threads};
+    threads_run(en->threads, en->threads, col_part, &j);
+}
+
+static void prow(const Engine *en, float *out, int ldo, const float *x, int ldx, const float *w,
+                 const float *bias, int R, int K, int N, int acc) {
+    prow_ld(en, out, ldo, x, ldx, w, K, bias, R, K, N, acc);
+}
+
+// ----------------------------------------------------------------------------
+// attention rows: each row reads only its own slot's cache, so rows split over threads freely
+
+typedef struct RowJob {
+    Engine *en;
+    int blk;
+    const int *slot, *pos;
+    float scale;
+} RowJob;
+
+// MLA absorbed: scores of all heads against the latent cache, [q_lat | q_pe] · [c_KV | k_pe], then
+// the softmax-weighted sum of c_KV (W_UV is applied afterwards, once per head for all rows).
+static void latent_rows(void *ctx, int tid, int r0, int r1) {
+    const RowJob *jb = ctx;
+    Engine *en = jb->en;
+    const ModelConfig *c = &en->m->L.cfg;
+    int H = c->num_attention_heads, rkv = c->kv_lora_rank, dr = c->qk_rope_head_dim;
+    int dn = c->qk_nope_head_dim, dqk = dn + dr, W = rkv + dr;
+    float *qcat = en->qcat + (size_t)tid * H * W, *scores = en->scores + (size_t)tid * H * en->o.max_len;
+    for (int r = r0; r < r1; r++) {
+        int n = jb->pos[r] + 1;
+        for (int hh = 0; hh < H; hh++) {
+            memcpy(qcat + (size_t)hh * W, en->qlat + ((size_t)r * H + hh) * rkv, sizeof(float) * rkv);
+            memcpy(qcat + (size_t)hh * W + rkv, en->q + ((size_t)r * H + hh) * dqk + dn, sizeof(float) * dr);
+        }
+        const float *c0 = cache_at(en, jb->slot[r], jb->blk, 0);
+        rowgemm_ld(scores, n, qcat, W, c0, W, NULL, H, W, n, 0);
+        for (int hh = 0; hh < H; hh++) softmax(scores + (size_t)hh * n, n, jb->scale);
+        float *ol = en->olat + (size_t)r * H * rkv;
+        memset(ol, 0, sizeof(float) * (size_t)H * rkv);
+        for (int j = 0; j < n; j++) {
+            const float *cj = c0 + (size_t)j * W;
+            for (int hh = 0; hh < H; hh++) {
+                float p = scores[(size_t)hh * n + j], *o = ol + (size_t)hh * rkv;
+                for (int i = 0; i < rkv; i++) o[i] += p * cj[i];
+            }
+        }
+    }
+}
+
+// Expanded keys and values (naive MLA, GQA): per head, scores against its kv head, then the
+// weighted sum of values.
+static void expanded_rows(void *ctx, int tid, int r0, int r1) {
+    const RowJob *jb = ctx;
+    Engine *en = jb->en;
+    const ModelConfig *c = &en->m->L.cfg;
+    int H = c->num_attention_heads, Hkv = config_kv_heads(c), dqk = config_qk_head_dim(c);
+    int dv = config_v_head_dim(c), group = H / Hkv, W = (int)en->per_tok;
+    float *scores = en->scores + (size_t)tid * H * en->o.max_len;
+    for (int r = r0; r < r1; r++) {
+        int n = jb->pos[r] + 1;
+        const float *c0 = cache_at(en, jb->slot[r], jb->blk, 0);
+        for (int hh = 0; hh < H; hh++) {
+            int kh = hh / group;
+            float *sc = scores + (size_t)hh * n;
+            rowgemm_ld(sc, n, en->q + ((size_t)r * H + hh) * dqk, dqk, c0 + (size_t)kh * dqk, W, NULL, 1, dqk, n, 0);
+            softmax(sc, n, jb->scale);
+            float *o = en->ao + ((size_t)r * H + hh) * dv;
+            memset(o, 0, sizeof(float) * dv);
+            const float *v0 = c0 + (size_t)Hkv * dqk + (size_t)kh * dv;
+            for (int j = 0; j < n; j++) {
+                const float *v = v0 + (size_t)j * W;
+                float p = sc[j];
+                for (int i = 0; i < dv; i++) o[i] += p * v[i];
+            }
+        }
+    }
+}
+
 // Attention of R rows of one block: writes the caches, then each row attends over its slot's
 // positions [0, pos]. Output in en->ao [R, H*dv].
 static void attention(Engine *en, int blk, int R, const int *slot, const int *pos, const float *h) {
@@ -138,14 +250,14 @@ static void attention(Engine *en, int blk, int R, const int *slot, const int *po
     if (c->arch == ARCH_DEEPSEEK_V3) {
         int rq = c->q_lora_rank, rkv = c->kv_lora_rank, dr = c->qk_rope_head_dim, dn = c->qk_nope_head_dim;
         if (rq) {
-            rowgemm(en->cq, rq, h, d, P + y->q_a, NULL, R, d, rq, 0);
+            prow(en, en->cq, rq, h, d, P + y->q_a, NULL, R, d, rq, 0);
             rmsnorm_forward_f32(en->cqn, en->rstd, en->cq, P + y->q_a_norm, R, rq, c->rms_norm_eps);
-            rowgemm(en->q, H * dqk, en->cqn, rq, P + y->q_b, NULL, R, rq, H * dqk, 0);
+            prow(en, en->q, H * dqk, en->cqn, rq, P + y->q_b, NULL, R, rq, H * dqk, 0);
         } else {
-            rowgemm(en->q, H * dqk, h, d, P + y->q_b, NULL, R, d, H * dqk, 0);
+            prow(en, en->q, H * dqk, h, d, P + y->q_b, NULL, R, d, H * dqk, 0);
         }
         if (dr) rope_apply_f32(en->q + dn, pos, R, H, H * dqk, dqk, &m->rope, 0);
-        rowgemm(en->kva, rkv + dr, h, d, P + y->kv_a, NULL, R, d, rkv + dr, 0);
+        prow(en, en->kva, rkv + dr, h, d, P + y->kv_a, NULL, R, d, rkv + dr, 0);
         for (int r = 0; r < R; r++) memcpy(en->ckvn + (size_t)r * rkv, en->kva + (size_t)r * (rkv + dr), sizeof(float) * rkv);
         rmsnorm_forward_f32(en->ckvn, en->rstd, en->ckvn, P + y->kv_a_norm, R, rkv, c->rms_norm_eps);
         if (dr) rope_apply_f32(en->kva + rkv, pos, R, 1, rkv + dr, dr, &m->rope, 0);
@@ -157,37 +269,19 @@ static void attention(Engine *en, int blk, int R, const int *slot, const int *po
             }
             // Absorb W_UK into the query: q_lat[h] = W_UK_hᵀ q_nope[h] (per head, rkv wide).
             for (int hh = 0; hh < H; hh++)
-                rowgemm(en->qlat + (size_t)hh * rkv, H * rkv, en->q + (size_t)hh * dqk, H * dqk,
+                prow(en, en->qlat + (size_t)hh * rkv, H * rkv, en->q + (size_t)hh * dqk, H * dqk,
                         en->wuk + ((size_t)blk * H + hh) * rkv * dn, NULL, R, dn, rkv, 0);
-            // Scores of all heads against the slot's latent cache: [q_lat | q_pe] · [c_KV | k_pe].
-            for (int r = 0; r < R; r++) {
-                int n = pos[r] + 1, W = rkv + dr;
-                for (int hh = 0; hh < H; hh++) {
-                    memcpy(en->qcat + (size_t)hh * W, en->qlat + ((size_t)r * H + hh) * rkv, sizeof(float) * rkv);
-                    memcpy(en->qcat + (size_t)hh * W + rkv, en->q + ((size_t)r * H + hh) * dqk + dn, sizeof(float) * dr);
-                }
-                const float *c0 = cache_at(en, slot[r], blk, 0);
-                rowgemm_ld(en->scores, n, en->qcat, W, c0, W, NULL, H, W, n, 0);
-                for (int hh = 0; hh < H; hh++) softmax(en->scores + (size_t)hh * n, n, scale);
-                float *ol = en->olat + (size_t)r * H * rkv;
-                memset(ol, 0, sizeof(float) * (size_t)H * rkv);
-                for (int j = 0; j < n; j++) {
-                    const float *cj = c0 + (size_t)j * W;
-                    for (int hh = 0; hh < H; hh++) {
-                        float p = en->scores[(size_t)hh * n + j], *o = ol + (size_t)hh * rkv;
-                        for (int i = 0; i < rkv; i++) o[i] += p * cj[i];
-                    }
-                }
-            }
+            RowJob jb = {en, blk, slot, pos, scale};
+            threads_run(DS_MIN(en->threads, R), R, latent_rows, &jb);
             // W_UV after the weighted sum: v_h = W_UV_h · o_lat[h].
             const float *kvb = P + y->kv_b;
             for (int hh = 0; hh < H; hh++)
-                rowgemm(en->ao + (size_t)hh * dv, H * dv, en->olat + (size_t)hh * rkv, H * rkv,
+                prow(en, en->ao + (size_t)hh * dv, H * dv, en->olat + (size_t)hh * rkv, H * rkv,
                         kvb + ((size_t)hh * (dn + dv) + dn) * rkv, NULL, R, rkv, dv, 0);
             return;
         }
         // naive: expand keys and values per head and cache them
-        rowgemm(en->kvb, H * (dn + dv), en->ckvn, rkv, P + y->kv_b, NULL, R, rkv, H * (dn + dv), 0);
+        prow(en, en->kvb, H * (dn + dv), en->ckvn, rkv, P + y->kv_b, NULL, R, rkv, H * (dn + dv), 0);
         for (int r = 0; r < R; r++) {
             float *k = cache_at(en, slot[r], blk, pos[r]), *v = k + (size_t)H * dqk;
             const float *kv = en->kvb + (size_t)r * H * (dn + dv), *pe = en->kva + (size_t)r * (rkv + dr) + rkv;
@@ -199,7 +293,7 @@ static void attention(Engine *en, int blk, int R, const int *slot, const int *po
         }
     } else {
         int W = (H + 2 * Hkv) * dqk;
-        rowgemm(en->qkv, W, h, d, P + y->qkv, c->attention_bias ? P + y->qkv_bias : NULL, R, d, W, 0);
+        prow(en, en->qkv, W, h, d, P + y->qkv, c->attention_bias ? P + y->qkv_bias : NULL, R, d, W, 0);
         for (int r = 0; r < R; r++) memcpy(en->q + (size_t)r * H * dqk, en->qkv + (size_t)r * W, sizeof(float) * H * dqk);
         rope_apply_f32(en->q, pos, R, H, H * dqk, dqk, &m->rope, 0);
         rope_apply_f32(en->qkv + H * dqk, pos, R, Hkv, W, dqk, &m->rope, 0);
@@ -207,25 +301,8 @@ static void attention(Engine *en, int blk, int R, const int *slot, const int *po
             memcpy(cache_at(en, slot[r], blk, pos[r]), en->qkv + (size_t)r * W + H * dqk,
                    sizeof(float) * Hkv * (dqk + dv));
     }
-    int group = H / Hkv, W = (int)en->per_tok;
-    for (int r = 0; r < R; r++) {
-        int n = pos[r] + 1;
-        const float *c0 = cache_at(en, slot[r], blk, 0);
-        for (int hh = 0; hh < H; hh++) {
-            int kh = hh / group;
-            float *sc = en->scores + (size_t)hh * n;
-            rowgemm_ld(sc, n, en->q + ((size_t)r * H + hh) * dqk, dqk, c0 + (size_t)kh * dqk, W, NULL, 1, dqk, n, 0);
-            softmax(sc, n, scale);
-            float *o = en->ao + ((size_t)r * H + hh) * dv;
-            memset(o, 0, sizeof(float) * dv);
-            const float *v0 = c0 + (size_t)Hkv * dqk + (size_t)kh * dv;
-            for (int j = 0; j < n; j++) {
-                const float *v = v0 + (size_t)j * W;
-                float p = sc[j];
-                for (int i = 0; i < dv; i++) o[i] += p * v[i];
-            }
-        }
-    }
+    RowJob jb = {en, blk, slot, pos, scale};
+    threads_run(DS_MIN(en->threads, R), R, expanded_rows, &jb);
 }
 
 static void ffn(Engine *en, int blk, int R, const float *h2, float *x) {
@@ -237,13 +314,13 @@ static void ffn(Engine *en, int blk, int R, const float *h2, float *x) {
     size_t gu = y->moe ? y->shared_gate_up : y->gate_up, down = y->moe ? y->shared_down : y->down;
     int F = y->moe ? c->moe_intermediate_size * c->n_shared_experts : c->intermediate_size;
     if (F) {
-        rowgemm(en->gu, 2 * F, h2, d, P + gu, NULL, R, d, 2 * F, 0);
+        prow(en, en->gu, 2 * F, h2, d, P + gu, NULL, R, d, 2 * F, 0);
         swiglu_forward_f32(en->act, en->gu, R, F);
-        rowgemm(x, d, en->act, F, P + down, NULL, R, F, d, 1);
+        prow(en, x, d, en->act, F, P + down, NULL, R, F, d, 1);
     }
     if (!y->moe) return;
     int E = c->n_routed_experts, K = c->num_experts_per_tok, Fm = c->moe_intermediate_size;
-    rowgemm(en->rlogit, E, h2, d, P + y->router, NULL, R, d, E, 0);
+    prow(en, en->rlogit, E, h2, d, P + y->router, NULL, R, d, E, 0);
     moe_route_forward_f32(en->idx, en->gate, en->score, en->rlogit, P + y->router_bias, c, R);
     memset(en->eoff, 0, sizeof(int) * (size_t)(E + 1));
     for (int r = 0; r < R * K; r++) en->eoff[en->idx[r] + 1]++;
@@ -257,9 +334,9 @@ static void ffn(Engine *en, int blk, int R, const float *h2, float *x) {
         int r0 = en->eoff[e], ne = en->eoff[e + 1] - r0;
         if (!ne) continue;
         const float *wgu = P + y->experts + (size_t)e * y->expert_stride, *wd = wgu + (size_t)2 * Fm * d;
-        rowgemm(en->gue + (size_t)r0 * 2 * Fm, 2 * Fm, en->xe + (size_t)r0 * d, d, wgu, NULL, ne, d, 2 * Fm, 0);
+        prow(en, en->gue + (size_t)r0 * 2 * Fm, 2 * Fm, en->xe + (size_t)r0 * d, d, wgu, NULL, ne, d, 2 * Fm, 0);
         swiglu_forward_f32(en->acte + (size_t)r0 * Fm, en->gue + (size_t)r0 * 2 * Fm, ne, Fm);
-        rowgemm(en->ye + (size_t)r0 * d, d, en->acte + (size_t)r0 * Fm, Fm, wd, NULL, ne, Fm, d, 0);
+        prow(en, en->ye + (size_t)r0 * d, d, en->acte + (size_t)r0 * Fm, Fm, wd, NULL, ne, Fm, d, 0);
     }
     // Each token adds its experts' outputs in ascending expert order (its idx order), whatever
     // else is in the batch.
@@ -279,7 +356,7 @@ static void block(Engine *en, int blk, int R, const int *slot, const int *pos, f
     int d = c->hidden_size;
     rmsnorm_forward_f32(en->h, en->rstd, x, m->params + y->attn_norm, R, d, c->rms_norm_eps);
     attention(en, blk, R, slot, pos, en->h);
-    rowgemm(x, d, en->ao, c->num_attention_heads * config_v_head_dim(c), m->params + y->o, NULL, R,
+    prow(en, x, d, en->ao, c->num_attention_heads * config_v_head_dim(c), m->params + y->o, NULL, R,
             c->num_attention_heads * config_v_head_dim(c), d, 1);
     rmsnorm_forward_f32(en->h, en->rstd, x, m->params + y->ffn_norm, R, d, c->rms_norm_eps);
     ffn(en, blk, R, en->h, x);
@@ -289,7 +366,7 @@ static void head(Engine *en, int R, const float *x, size_t norm, float *logits) 
     const Model_f32 *m = en->m;
     const ModelConfig *c = &m->L.cfg;
     rmsnorm_forward_f32(en->xf, en->rstd, x, m->params + norm, R, c->hidden_size, c->rms_norm_eps);
-    rowgemm(logits, c->vocab_size, en->xf, c->hidden_size, m->params + m->L.lm_head, NULL, R,
+    prow(en, logits, c->vocab_size, en->xf, c->hidden_size, m->params + m->L.lm_head, NULL, R,
             c->hidden_size, c->vocab_size, 0);
 }
 
@@ -323,7 +400,7 @@ void engine_mtp_forward(Engine *en, int R, const int *src, const int *slot, cons
         memcpy(en->cat + (size_t)r * 2 * d, en->h + (size_t)r * d, sizeof(float) * d);
         memcpy(en->cat + (size_t)r * 2 * d + d, en->xf + (size_t)r * d, sizeof(float) * d);
     }
-    rowgemm(en->tmp, d, en->cat, 2 * d, m->params + y->eh_proj, NULL, R, 2 * d, d, 0);
+    prow(en, en->tmp, d, en->cat, 2 * d, m->params + y->eh_proj, NULL, R, 2 * d, d, 0);
     block(en, blk, R, slot, pos, en->tmp);
     head(en, R, en->tmp, y->head_norm, logits);
 }

@@ -110,3 +110,13 @@ key() { jq -c '[.id, .sample, .completion, .finish_reason, .n_tokens]' | sort; }
     run ds-eval -m "$BATS_FILE_TMPDIR/ck.tar" --task format --problems "$BATS_FILE_TMPDIR/prompts.jsonl" x.jsonl
     [ "$status" -eq 2 ]
 }
+
+@test "infer: samples do not depend on the thread count" {
+    local t="$BATS_TEST_TMPDIR"
+    gen --temperature 1 --n 2 --seed 4 --threads 1 | key > "$t/t1"
+    gen --temperature 1 --n 2 --seed 4 --threads 2 | key > "$t/t2"
+    diff "$t/t1" "$t/t2"
+    gen --temperature 0 --attn naive --threads 1 | key > "$t/n1"
+    gen --temperature 0 --attn naive --threads 2 | key > "$t/n2"
+    diff "$t/n1" "$t/n2"
+}
