@@ -291,10 +291,6 @@ static void gather(const GrpoRun *g, const float *lpf, int a, int b, int T, doub
     }
 }
 
-static void forward(Model_f32 *m, Acts_f32 *a, GrpoRun *g, int rows, int T) {
-    model_forward_f32(m, a, g->tokens, g->pos, rows, T);
-}
-
 // ----------------------------------------------------------------------------
 // evaluation
 
@@ -400,7 +396,7 @@ int grpo_run(GrpoRun *g, const GrpoProblems *ps, const GrpoProblems *ev, int *st
         double t1 = ds_now();
         for (int a = 0; a < g->ns && g->has_ref; a += MB) {
             int b = DS_MIN(a + MB, g->ns), T = pack(g, a, b);
-            forward(&g->ref, &g->ref_acts, g, b - a, T);
+            model_forward_f32(&g->ref, &g->ref_acts, g->tokens, g->pos, b - a, T);
             obj_token_logprobs(&g->ref, &g->ref_acts, g->targets, g->lpf, NULL);
             gather(g, g->lpf, a, b, T, g->lp_ref);
         }
@@ -413,7 +409,7 @@ int grpo_run(GrpoRun *g, const GrpoProblems *ps, const GrpoProblems *ev, int *st
             GrpoStats acc_st = {0};
             for (int a = 0; a < g->ns; a += MB) {
                 int b = DS_MIN(a + MB, g->ns), T = pack(g, a, b);
-                forward(m, &g->acts, g, b - a, T);
+                model_forward_f32(m, &g->acts, g->tokens, g->pos, b - a, T);
                 obj_token_logprobs(m, &g->acts, g->targets, g->lpf, g->entf);
                 gather(g, g->lpf, a, b, T, g->lp);
                 if (ep == 0) {
