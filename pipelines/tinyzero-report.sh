@@ -4,8 +4,8 @@ set -euo pipefail
 d=$1
 row() { # NAME EVAL COMPLETIONS
     local attempts
-    # "Try" lines per completion: attempts made before answering
-    attempts=$(jq -r '.completion' "$3" | awk '/<think>/ { n++ } /Try/ { t++ } END { printf "%.2f", n ? t / n : 0 }')
+    # attempt lines ("Try ..." in either vocabulary) per completion
+    attempts=$(jq -r '.completion' "$3" | awk '/<think>/ { n++ } /^(Try|Пробую) / { t++ } END { printf "%.2f", n ? t / n : 0 }')
     jq -r --arg name "$1" --arg att "$attempts" '"| \($name) | \(.["pass@1"] * 1000 | round / 10)% | \((.["pass@4"] // 0) * 1000 | round / 10)% | \((.["pass@16"] // 0) * 1000 | round / 10)% | \((.["pass@32"] // 0) * 1000 | round / 10)% | \(.format_rate * 1000 | round / 10)% | \(.mean_length * 10 | round / 10) | \($att) |"' "$2"
 }
 echo "# Countdown, R1-Zero from scratch: base vs RL"

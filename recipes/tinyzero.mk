@@ -18,23 +18,26 @@ ifeq ($(FAST),1)
   TZ_RL    ?= 4
   TZ_P     ?= 4
   TZ_G     ?= 4
+  TZ_VOCAB ?= 512
 else
   TZ       ?= out/tinyzero
   TZ_MODEL ?= recipes/tinyzero-model.json
   TZ_DOCS  ?= 40000
   TZ_SEQ   ?= 512
   TZ_STEPS ?= 1000
-  TZ_TEST  ?= 200
+  TZ_TEST  ?= 100
   TZ_K     ?= 32
-  TZ_RL    ?= 100
+  TZ_RL    ?= 80
   TZ_P     ?= 8
   TZ_G     ?= 8
+  TZ_VOCAB ?= 1024
 endif
 # The puzzle: 3 numbers in 1..20, targets 10..60 (TinyZero's 1..99 / 10..100 is the stretch).
 TZ_NUMS    ?= --nums 3 --max-num 20 --max-target 60
 TZ_SEED    ?= 1
-TZ_MAXTOK  ?= 320
+TZ_MAXTOK  ?= 352
 TZ_THREADS ?= 2
+TZ_LR      ?= 1e-4
 TZ_BIN      = $(CURDIR)/$(BIN)
 
 .PHONY: tinyzero tinyzero-base
@@ -48,13 +51,16 @@ $(TZ)/test.jsonl: | all
 $(TZ)/train.jsonl: | all
 	@mkdir -p $(@D)
 	$(TZ_BIN)/ds-synth problems --task countdown $(TZ_NUMS) --split train --n 4000 --seed $(TZ_SEED) -o $@
-# Search traces with at most 4 attempts before giving up: the base sees more failed searches than
-# solved ones, so its pass@1 starts low while pass@k is high.
+# Search traces that give up early: 60% stop after a random number of misses, the rest search
+# until they hit or reach 8 attempts. The base learns to search but quits too soon, so pass@1
+# starts low while pass@k is high; persistence is what RL can teach. The reasoning words are
+# bilingual (each trace switches language once), so R1-Zero's language mixing is measurable.
+TZ_CORPUS ?= --max-attempts 8 --wrong-frac 0.6 --lang mix
 $(TZ)/corpus.jsonl: $(TZ)/test.jsonl
-	$(TZ_BIN)/ds-synth corpus --task countdown $(TZ_NUMS) --n $(TZ_DOCS) --max-attempts 4 \
+	$(TZ_BIN)/ds-synth corpus --task countdown $(TZ_NUMS) --n $(TZ_DOCS) $(TZ_CORPUS) \
 	    --seed $(TZ_SEED) --exclude $(TZ)/test.jsonl -o $@
 $(TZ)/tok.json: $(TZ)/corpus.jsonl
-	$(TZ_BIN)/ds-tokenize train --vocab-size 512 --special '<|endoftext|>' --pretokenizer digits \
+	$(TZ_BIN)/ds-tokenize train --vocab-size $(TZ_VOCAB) --special '<|endoftext|>' --pretokenizer digits \
 	    --field text -o $@ $<
 $(TZ)/corpus-000000.tar: $(TZ)/corpus.jsonl $(TZ)/tok.json
 	$(TZ_BIN)/ds-tokenize encode -t $(TZ)/tok.json --jsonl --field text --eos '<|endoftext|>' \
@@ -66,11 +72,15 @@ $(TZ)/base.tar: $(TZ)/corpus-000000.tar $(TZ_MODEL)
 
 # Evaluation: R1's sampling (temperature 0.6, top-p 0.95), TZ_K samples per held-out problem; the
 # completions are kept for the report (attempts per answer).
-$(TZ)/%.completions.jsonl: $(TZ)/%.tar $(TZ)/test.jsonl
+# $(call tz-sample,MODEL,K,MAXTOK): K samples per held-out problem into $@ (r1.mk uses it too).
+define tz-sample
 	$(TZ_BIN)/ds-eval prompts --task countdown --problems $(TZ)/test.jsonl --template r1 \
-	  | $(TZ_BIN)/ds-infer generate -m $< --n $(TZ_K) --temperature 0.6 --top-p 0.95 \
-	      --max-tokens $(TZ_MAXTOK) --seed $(TZ_SEED) --threads $(TZ_THREADS) --batch 32 > $@.tmp
+	  | $(TZ_BIN)/ds-infer generate -m $(1) --n $(2) --temperature 0.6 --top-p 0.95 \
+	      --max-tokens $(3) --seed $(TZ_SEED) --threads $(TZ_THREADS) --batch 32 > $@.tmp
 	mv $@.tmp $@
+endef
+$(TZ)/%.completions.jsonl: $(TZ)/%.tar $(TZ)/test.jsonl
+	$(call tz-sample,$<,$(TZ_K),$(TZ_MAXTOK))
 $(TZ)/%.eval.json: $(TZ)/%.completions.jsonl
 	$(TZ_BIN)/ds-eval --task countdown --problems $(TZ)/test.jsonl $< --k 1,4,16,32 \
 	    --summary $@ > $(TZ)/$*.scores.jsonl
@@ -80,7 +90,7 @@ $(TZ)/%.eval.json: $(TZ)/%.completions.jsonl
 $(TZ)/rl.tar: $(TZ)/base.tar $(TZ)/train.jsonl $(TZ)/test.jsonl
 	$(TZ_BIN)/ds-grpo train -m $(TZ)/base.tar --tasks $(TZ)/train.jsonl --eval $(TZ)/test.jsonl \
 	    --eval-every 10 --eval-samples 2 --prompts-per-step $(TZ_P) --group-size $(TZ_G) \
-	    --max-tokens $(TZ_MAXTOK) --temperature 1 --lr 1e-4 --warmup 5 --beta 0.001 --epsilon 0.2 \
+	    --max-tokens $(TZ_MAXTOK) --temperature 1 --lr $(TZ_LR) --warmup 10 --beta 0.001 --epsilon 0.2 \
 	    --loss-agg token-mean --steps $(TZ_RL) --batch 32 --micro-batch 8 --seed $(TZ_SEED) \
 	    --threads $(TZ_THREADS) -o $@ --metrics $(TZ)/rl.jsonl
 
