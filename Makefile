@@ -95,7 +95,7 @@ grpo-learn: deps
 	@DS_BIN=$(CURDIR)/$(BIN) pipelines/grpo-learn.sh out/grpo-learn
 
 # Experiments (make tinyzero, make r1): recipes/*.mk
-include $(wildcard recipes/*.mk)
+include recipes/tinyzero.mk recipes/r1.mk
 
 # The suite: every tests/*.bats file, C unit programs are driven from them. DS_BIN tells the tests
 # which build to run, so `make SANITIZE=1 test` tests the sanitized binaries.

@@ -18,9 +18,11 @@ set xlabel "step"
 set key top left
 plot "$tmp/d.tsv" u 1:2 w l t "reward (mean)", "$tmp/d.tsv" u 1:3 w l t "accuracy"
 set yrange [0:1]
+set key center right
 plot "$tmp/d.tsv" u 1:4 w l t "format rate", "$tmp/e.tsv" u 1:2 w lp t "held-out pass@1"
+set key top left
 set autoscale y
-plot "$tmp/d.tsv" u 1:5 w l t "length (all)", "$tmp/d.tsv" u 1:6 w l t "length (correct)", "$tmp/d.tsv" u 1:7 w l t "length (incorrect)"
+plot "$tmp/d.tsv" u 1:5 w l t "length (all)", "$tmp/d.tsv" u 1:(\$6 > 0 ? \$6 : 1/0) w p pt 7 ps 0.6 t "length (correct; steps with any)", "$tmp/d.tsv" u 1:7 w l t "length (incorrect)"
 plot "$tmp/d.tsv" u 1:8 w l t "KL to reference"
 set yrange [0:1]
 plot "$tmp/d.tsv" u 1:9 w l t "all-equal groups"

@@ -49,6 +49,10 @@ load helpers
     [ "$(wc -l < "$BATS_TEST_TMPDIR/cold.keys")" -ge 40 ]
     jq -r '"\(.target):\(.nums | sort | join(","))"' "$d/test.jsonl" | sort -u > "$BATS_TEST_TMPDIR/test.keys"
     [ -z "$(comm -12 "$BATS_TEST_TMPDIR/cold.keys" "$BATS_TEST_TMPDIR/test.keys")" ]
+    # the default location follows tinyzero's, whatever the order the recipes are read in
+    run make -C "$ROOT" --no-print-directory -n r1 FAST=1 SANITIZE=$san
+    [ "$status" -eq 0 ]
+    assert_output --partial "-o out/tinyzero-fast/r1/coldstart.tar"
     # stages re-run only when their inputs change
     run make -C "$ROOT" --no-print-directory -n r1 FAST=1 SANITIZE=$san TZ="$d"
     refute_output --partial "ds-"
