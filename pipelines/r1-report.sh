@@ -32,5 +32,5 @@ done
 if [ -f "$d/student-distill.eval.json" ] && [ -f "$d/student-rl.eval.json" ]; then
     a=$(jq '.["pass@1"]' "$d/student-distill.eval.json") b=$(jq '.["pass@1"]' "$d/student-rl.eval.json")
     echo
-    awk -v a="$a" -v b="$b" 'BEGIN { printf "Distillation vs RL on the small model (R1 section 4.1): %.1f%% vs %.1f%% pass@1: %s.\n", 100 * a, 100 * b, a > b ? "distillation wins, as in the paper" : (a < b ? "RL wins, unlike the paper" : "a tie") }'
+    awk -v a="$a" -v b="$b" 'BEGIN { printf "Distillation vs RL on the small model (R1 section 4.1): %.1f%% vs %.1f%% pass@1: %s.\n", 100 * a, 100 * b, (a > b ? "distillation wins, as in the paper" : (a < b ? "RL wins, unlike the paper" : "a tie")) }'
 fi

@@ -41,6 +41,7 @@ load helpers
         jq -e '.mean_score >= 0 and .mean_score <= 1' "$d/r1/$s.lang.json"
         grep -q "^| $s | " "$d/r1/report.md" || { echo "no row for $s"; false; }
     done
+    grep -q "^Distillation vs RL on the small model" "$d/r1/report.md"
     # the cold-start traces are correct, English and outside the held-out set
     jq -e -s 'length == 48 and all(.completion | test("<answer>"))' "$d/r1/coldstart.jsonl"
     local key='"\(.t):\(.n | split(", ") | map(tonumber) | sort | join(","))"'
