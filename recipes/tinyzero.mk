@@ -35,6 +35,7 @@ endif
 # The puzzle: 3 numbers in 1..20, targets 10..60 (TinyZero's 1..99 / 10..100 is the stretch).
 TZ_NUMS    ?= --nums 3 --max-num 20 --max-target 60
 TZ_SEED    ?= 1
+TZ_TRAIN   ?= 4000
 TZ_MAXTOK  ?= 352
 TZ_THREADS ?= 2
 TZ_LR      ?= 1e-4
@@ -50,7 +51,7 @@ $(TZ)/test.jsonl: | all
 	$(TZ_BIN)/ds-synth problems --task countdown $(TZ_NUMS) --split test --n $(TZ_TEST) --seed $(TZ_SEED) -o $@
 $(TZ)/train.jsonl: | all
 	@mkdir -p $(@D)
-	$(TZ_BIN)/ds-synth problems --task countdown $(TZ_NUMS) --split train --n 4000 --seed $(TZ_SEED) -o $@
+	$(TZ_BIN)/ds-synth problems --task countdown $(TZ_NUMS) --split train --n $(TZ_TRAIN) --seed $(TZ_SEED) -o $@
 # Search traces that give up early: 60% stop after a random number of misses, the rest search
 # until they hit or reach 8 attempts. The base learns to search but quits too soon, so pass@1
 # starts low while pass@k is high; persistence is what RL can teach. The reasoning words are
