@@ -35,10 +35,7 @@ R1_SEQ  ?= 640
 R1_MAXTOK ?= 400
 # R1-Zero's reward plus R1's language-consistency reward: the share of reasoning words in the
 # prompt's language (English, Latin script), summed with accuracy as in the paper.
-R1_GRPO  = --eval $(TZ)/test.jsonl --eval-every 10 --eval-samples 2 --prompts-per-step $(TZ_P) \
-    --group-size $(TZ_G) --max-tokens $(R1_MAXTOK) --temperature 1 --lr $(TZ_LR) --warmup 10 \
-    --beta 0.001 --epsilon 0.2 --loss-agg token-mean --steps $(R1_RL) --batch 32 --micro-batch 8 \
-    --w-lang 1 --lang-script latin --seed $(TZ_SEED) --threads $(TZ_THREADS)
+R1_GRPO  = $(TZ_GRPO) --max-tokens $(R1_MAXTOK) --steps $(R1_RL) --w-lang 1 --lang-script latin
 R1_TUNE  = --template r1 --seq-len $(R1_SEQ) --batch 8 --steps $(R1_SFT) --lr 5e-4 --warmup 10 \
     --eval-every 0 --seed $(TZ_SEED) --threads $(TZ_THREADS)
 R1_STAGES = base zero coldstart rl rs-sft student-base student-distill student-rl

@@ -87,13 +87,14 @@ $(TZ)/%.eval.json: $(TZ)/%.completions.jsonl
 	    --summary $@ > $(TZ)/$*.scores.jsonl
 	@pipelines/tinyzero-check.sh $@
 
-# R1-Zero: GRPO straight from the base with TinyZero's reward (1 / 0.1 / 0).
+# R1-Zero: GRPO straight from the base with TinyZero's reward (1 / 0.1 / 0). TZ_GRPO is shared
+# with r1.mk's RL stages, which add their own length, steps and reward weights.
+TZ_GRPO = --eval $(TZ)/test.jsonl --eval-every 10 --eval-samples 2 --prompts-per-step $(TZ_P) \
+    --group-size $(TZ_G) --temperature 1 --lr $(TZ_LR) --warmup 10 --beta 0.001 --epsilon 0.2 \
+    --loss-agg token-mean --batch 32 --micro-batch 8 --seed $(TZ_SEED) --threads $(TZ_THREADS)
 $(TZ)/rl.tar: $(TZ)/base.tar $(TZ)/train.jsonl $(TZ)/test.jsonl
-	$(TZ_BIN)/ds-grpo train -m $(TZ)/base.tar --tasks $(TZ)/train.jsonl --eval $(TZ)/test.jsonl \
-	    --eval-every 10 --eval-samples 2 --prompts-per-step $(TZ_P) --group-size $(TZ_G) \
-	    --max-tokens $(TZ_MAXTOK) --temperature 1 --lr $(TZ_LR) --warmup 10 --beta 0.001 --epsilon 0.2 \
-	    --loss-agg token-mean --steps $(TZ_RL) --batch 32 --micro-batch 8 --seed $(TZ_SEED) \
-	    --threads $(TZ_THREADS) -o $@ --metrics $(TZ)/rl.jsonl
+	$(TZ_BIN)/ds-grpo train -m $(TZ)/base.tar --tasks $(TZ)/train.jsonl $(TZ_GRPO) \
+	    --max-tokens $(TZ_MAXTOK) --steps $(TZ_RL) -o $@ --metrics $(TZ)/rl.jsonl
 
 $(TZ)/report.md: $(TZ)/base.eval.json $(TZ)/rl.eval.json $(TZ)/rl.tar
 	pipelines/plot-grpo.sh $(TZ)/rl.jsonl $(TZ)/rl.png "R1-Zero on Countdown (GRPO)"
