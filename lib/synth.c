@@ -169,6 +169,8 @@ void synth_opts_default(SynthOpts *o) {
     o->split = SYNTH_TRAIN;
     o->lang = SYNTH_EN;
     o->wrong_frac = 0.1;
+    o->quit_frac = 0.1;
+    o->quit_after = 4;
     o->facts_frac = 0.25;
     o->max_attempts = 16;
 }
@@ -184,9 +186,11 @@ int synth_opts_check(const SynthOpts *o, DsErr *e) {
         return ds_errf(e, "need --min-target <= --max-target, both within +-1000000");
     if (o->task != SYNTH_COUNTDOWN && o->min_num == o->max_num)
         return ds_errf(e, "add and larger need --min-num < --max-num");
-    if (!(o->wrong_frac >= 0 && o->wrong_frac <= 1) || !(o->facts_frac >= 0 && o->facts_frac <= 1))
-        return ds_errf(e, "--wrong-frac and --facts-frac must be within [0, 1]");
-    if (o->max_attempts < 1) return ds_errf(e, "--max-attempts must be >= 1");
+    if (!(o->wrong_frac >= 0 && o->wrong_frac <= 1) || !(o->facts_frac >= 0 && o->facts_frac <= 1) ||
+        !(o->quit_frac >= 0 && o->quit_frac <= 1))
+        return ds_errf(e, "--wrong-frac, --quit-frac and --facts-frac must be within [0, 1]");
+    if (o->max_attempts < 1 || o->quit_after < 1)
+        return ds_errf(e, "--max-attempts and --quit-after must be >= 1");
     return DS_OK;
 }
 

@@ -61,7 +61,9 @@ typedef struct SynthOpts {
     const SynthKeySet *exclude; // problems never written (may be NULL)
     int with_prompt;            // problems: also store the rendered user prompt
     SynthLang lang;
-    double wrong_frac; // corpus: share of search texts forced to give up with a wrong answer
+    double wrong_frac; // corpus (add/larger): share of worked answers that are wrong guesses
+    double quit_frac;  // corpus (countdown): share of searches that quit early
+    int quit_after;    // corpus (countdown): an early quit comes after 1..quit_after attempts
     double facts_frac; // corpus: share of documents that are arithmetic facts
     int max_attempts;  // corpus: attempts before a search gives up; sft: longest trace kept
 } SynthOpts;
@@ -118,8 +120,9 @@ int synth_reachable(const SynthCountdown *p);
 
 // The assistant's turn of a pretraining search text (" <think> ... </think> <answer> EQ </answer>",
 // malloc'd): attempts drawn from r (random order, or the weak "two largest first" heuristic),
-// stopping at the target or giving up after o->max_attempts (or, with probability
-// o->wrong_frac, after a random number of misses) with the closest equation. *correct says which; *n_attempts counts the attempts.
+// stopping at the first attempt that reaches the target, or giving up with the closest equation
+// after o->max_attempts attempts (with probability o->quit_frac: after 1..o->quit_after).
+// *correct says which; *n_attempts counts the attempts.
 // NULL when no attempt reaches the target (such problems are not used).
 char *synth_search_text(const SynthCountdown *p, const SynthOpts *o, Rng *r, int *correct,
                         int *n_attempts);

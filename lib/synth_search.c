@@ -270,17 +270,15 @@ char *synth_search_text(const SynthCountdown *p, const SynthOpts *o, Rng *r, int
     }
     int *ord = ds_malloc((size_t)n * sizeof *ord), *shown = ds_malloc((size_t)n * sizeof *shown);
     attempt_order(p, at, n, r, ord);
-    int forced_wrong = rng_uniform(r) < o->wrong_frac, m = 0, ok = 0;
-    if (forced_wrong) {
-        // Give up after a random number of misses, passing over any attempt that would hit.
-        int want = 1 + (int)rng_below(r, (uint64_t)DS_MIN(o->max_attempts, n - hits));
-        for (int i = 0; i < n && m < want; i++)
-            if (at[ord[i]].value != p->target) shown[m++] = ord[i];
-    } else {
-        for (int i = 0; i < n && m < o->max_attempts && !ok; i++) {
-            shown[m++] = ord[i];
-            ok = at[ord[i]].value == p->target;
-        }
+    // The attempt budget: an impatient search quits after 1..quit_after attempts. Either way the
+    // first attempt that hits ends the search, so a hit is always recognised as one: whether to
+    // go on after a miss is the only thing that differs.
+    int budget = o->max_attempts, m = 0, ok = 0;
+    if (rng_uniform(r) < o->quit_frac)
+        budget = 1 + (int)rng_below(r, (uint64_t)DS_MIN(o->quit_after, o->max_attempts));
+    for (int i = 0; i < n && m < budget && !ok; i++) {
+        shown[m++] = ord[i];
+        ok = at[ord[i]].value == p->target;
     }
     // Language of each attempt line: one language, or a switch before attempt `sw` (the intro is
     // always in the first language and the conclusion in the second, so both occur).

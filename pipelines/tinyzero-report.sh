@@ -3,7 +3,7 @@
 set -euo pipefail
 d=$1
 row() { # NAME EVAL COMPLETIONS
-    local attempts eqacc
+    local attempts eqacc quit hits
     # attempt lines ("Try ..." in either vocabulary) per completion
     attempts=$(jq -r '.completion' "$3" | awk '/<think>/ { n++ } /^(Try|Пробую) / { t++ } END { printf "%.2f", n ? t / n : 0 }')
     # share of the written equations "a op b = c" that are right
@@ -12,14 +12,22 @@ row() { # NAME EVAL COMPLETIONS
         | if .[1] == "+" then $a + $b == $c elif .[1] == "-" then $a - $b == $c
           elif .[1] == "*" then $a * $b == $c else $b != 0 and $a / $b == $c end]
         | if length > 0 then (map(select(.)) | length) / length * 1000 | round / 10 else 0 end' "$3")
-    jq -r --arg name "$1" --arg att "$attempts" --arg eq "$eqacc" '"| \($name) | \(.["pass@1"] * 1000 | round / 10)% | \((.["pass@4"] // 0) * 1000 | round / 10)% | \((.["pass@16"] // 0) * 1000 | round / 10)% | \((.["pass@32"] // 0) * 1000 | round / 10)% | \(.format_rate * 1000 | round / 10)% | \(.mean_length * 10 | round / 10) | \($att) | \($eq)% |"' "$2"
+    # share of answers that give up ("None of these gives T" in either vocabulary)
+    quit=$(jq -r '.completion' "$3" | awk '/<think>/ { n++ } /^(None of these|Ничто из этих) / { q++ }
+        END { printf "%.1f", n ? 100 * q / n : 0 }')
+    # attempt lines whose written result is the target: the share that say so ("yes")
+    hits=$(jq -n --slurpfile t "$d/test.jsonl" '($t | map({(.id): .target}) | add) as $target
+        | [inputs | $target[.id] as $T | .completion
+           | scan("= ([0-9]+), (yes|да|not|не)[ ,]") | select((.[0] | tonumber) == $T) | .[1] == "yes" or .[1] == "да"]
+        | if length > 0 then (map(select(.)) | length) / length * 1000 | round / 10 else 0 end' "$3")
+    jq -r --arg name "$1" --arg att "$attempts" --arg eq "$eqacc" --arg quit "$quit" --arg hits "$hits" '"| \($name) | \(.["pass@1"] * 1000 | round / 10)% | \((.["pass@4"] // 0) * 1000 | round / 10)% | \((.["pass@16"] // 0) * 1000 | round / 10)% | \((.["pass@32"] // 0) * 1000 | round / 10)% | \(.format_rate * 1000 | round / 10)% | \(.mean_length * 10 | round / 10) | \($att) | \($eq)% | \($hits)% | \($quit)% |"' "$2"
 }
 echo "# Countdown, R1-Zero from scratch: base vs RL"
 echo
 echo "Held-out problems: $(wc -l < "$d/test.jsonl"); samples per problem: $(jq -r .n_samples "$d/base.eval.json") / $(jq -r .n_problems "$d/base.eval.json")"
 echo
-echo "| model | pass@1 | pass@4 | pass@16 | pass@32 | format | mean length | attempts per answer | equations right |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| model | pass@1 | pass@4 | pass@16 | pass@32 | format | mean length | attempts per answer | equations right | hits recognised | gave up |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 row base "$d/base.eval.json" "$d/base.completions.jsonl"
 row "RL (GRPO)" "$d/rl.eval.json" "$d/rl.completions.jsonl"
 echo

@@ -12,6 +12,8 @@ ifeq ($(FAST),1)
   TZ_MODEL ?= recipes/tiny-moe.json
   TZ_DOCS  ?= 3000
   TZ_SEQ   ?= 256
+  TZ_BATCH ?= 8
+  TZ_MAXTOK ?= 352
   TZ_STEPS ?= 60
   TZ_TEST  ?= 16
   TZ_K     ?= 4
@@ -23,7 +25,8 @@ else
   TZ       ?= out/tinyzero
   TZ_MODEL ?= recipes/tinyzero-model.json
   TZ_DOCS  ?= 40000
-  TZ_SEQ   ?= 512
+  TZ_SEQ   ?= 768
+  TZ_BATCH ?= 6
   TZ_STEPS ?= 1000
   TZ_TEST  ?= 100
   TZ_K     ?= 32
@@ -32,11 +35,14 @@ else
   TZ_G     ?= 8
   TZ_VOCAB ?= 1024
 endif
-# The puzzle: 3 numbers in 1..20, targets 10..60 (TinyZero's 1..99 / 10..100 is the stretch).
-TZ_NUMS    ?= --nums 3 --max-num 20 --max-target 60
+# The puzzle: 3 numbers in 1..12, targets 10..50 (TinyZero's 1..99 / 10..100 is the stretch):
+# small enough that a 2.4M-parameter base computes its steps reliably. The train split of this
+# range holds about 2200 problems.
+TZ_NUMS    ?= --nums 3 --max-num 12 --max-target 50
 TZ_SEED    ?= 1
-TZ_TRAIN   ?= 4000
-TZ_MAXTOK  ?= 352
+TZ_TRAIN   ?= 2000
+# A 14-attempt search is about 450 tokens; the base's context (TZ_SEQ) covers prompt + answer.
+TZ_MAXTOK  ?= 480
 TZ_THREADS ?= 2
 TZ_LR      ?= 1e-4
 TZ_BIN      = $(CURDIR)/$(BIN)
@@ -52,11 +58,12 @@ $(TZ)/test.jsonl: | all
 $(TZ)/train.jsonl: | all
 	@mkdir -p $(@D)
 	$(TZ_BIN)/ds-synth problems --task countdown $(TZ_NUMS) --split train --n $(TZ_TRAIN) --seed $(TZ_SEED) -o $@
-# Search traces that give up early: 60% stop after a random number of misses, the rest search
-# until they hit or reach 8 attempts. The base learns to search but quits too soon, so pass@1
-# starts low while pass@k is high; persistence is what RL can teach. The reasoning words are
-# bilingual (each trace switches language once), so R1-Zero's language mixing is measurable.
-TZ_CORPUS ?= --max-attempts 8 --wrong-frac 0.6 --lang mix
+# Search traces that quit early: 90% quit after 1 or 2 attempts unless one hits, the rest search
+# until they hit or reach 14 attempts. Every trace stops at its first hit, so the base learns to
+# recognise one; what it lacks is persistence, which is what RL can teach: pass@1 starts low
+# while pass@k is high. The reasoning words are bilingual (each trace switches language once),
+# so R1-Zero's language mixing is measurable.
+TZ_CORPUS ?= --max-attempts 14 --quit-frac 0.9 --quit-after 2 --lang mix
 $(TZ)/corpus.jsonl: $(TZ)/test.jsonl
 	$(TZ_BIN)/ds-synth corpus --task countdown $(TZ_NUMS) --n $(TZ_DOCS) $(TZ_CORPUS) \
 	    --seed $(TZ_SEED) --exclude $(TZ)/test.jsonl -o $@
@@ -68,7 +75,7 @@ $(TZ)/corpus-000000.tar: $(TZ)/corpus.jsonl $(TZ)/tok.json
 	    -o $(TZ)/corpus $(TZ)/corpus.jsonl
 $(TZ)/base.tar: $(TZ)/corpus-000000.tar $(TZ_MODEL)
 	$(TZ_BIN)/ds-pretrain train --config $(TZ_MODEL) --data $(TZ)/corpus-000000.tar --tokenizer $(TZ)/tok.json \
-	    --seq-len $(TZ_SEQ) --batch 8 --steps $(TZ_STEPS) --lr 2e-3 --warmup 50 --eval-every 0 \
+	    --seq-len $(TZ_SEQ) --batch $(TZ_BATCH) --steps $(TZ_STEPS) --lr 2e-3 --warmup 50 --eval-every 0 \
 	    --threads $(TZ_THREADS) --seed $(TZ_SEED) -o $@ --metrics $(TZ)/pretrain.jsonl
 
 # Evaluation: R1's sampling (temperature 0.6, top-p 0.95), TZ_K samples per held-out problem; the

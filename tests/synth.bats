@@ -21,6 +21,7 @@ teardown() { rm -rf "$TMP"; }
     unit synth corpus_graded
 }
 @test "synth: --max-attempts raises the share of texts that reach the target" { unit synth max_attempts_controls_difficulty; }
+@test "synth: --quit-frac searches quit early but never pass over a hit" { unit synth quit_frac_shortens_searches; }
 @test "synth: sft traces are correct, formatted, one script, with a check line" { unit synth sft_traces; }
 @test "synth: add/larger problems grade 1 under the math grader; corpus uses train pairs" { unit synth add_and_larger; }
 @test "synth: option errors, unusable ranges fail, exclusion files name the line" { unit synth option_errors; }

@@ -44,7 +44,9 @@ static void usage(void) {
         "  --with-prompt       problems: also store the user prompt\n"
         "  --lang L            reasoning words: en (default) | xx (Cyrillic vocabulary) | mix\n"
         "                      (corpus: documents switch language mid-reasoning)\n"
-        "  --wrong-frac F      corpus: share of searches that give up with a wrong answer (0.1)\n"
+        "  --wrong-frac F      corpus (add/larger): share of wrong guesses (0.1)\n"
+        "  --quit-frac F       corpus (countdown): share of searches that quit early (0.1)\n"
+        "  --quit-after Q      corpus (countdown): they quit after 1..Q attempts (4)\n"
         "  --facts-frac F      corpus: share of arithmetic-fact documents (0.25)\n"
         "  --max-attempts K    corpus: attempts before a search gives up (16); sft: longest\n"
         "                      systematic search kept (default: no limit)\n"
@@ -67,6 +69,8 @@ enum {
     OPT_WITH_PROMPT,
     OPT_LANG,
     OPT_WRONG,
+    OPT_QUIT,
+    OPT_QUIT_AFTER,
     OPT_FACTS,
     OPT_ATTEMPTS,
 };
@@ -98,6 +102,8 @@ static void parse_args(int argc, char **argv, Args *a) {
                                          {"with-prompt", no_argument, 0, OPT_WITH_PROMPT},
                                          {"lang", required_argument, 0, OPT_LANG},
                                          {"wrong-frac", required_argument, 0, OPT_WRONG},
+                                         {"quit-frac", required_argument, 0, OPT_QUIT},
+                                         {"quit-after", required_argument, 0, OPT_QUIT_AFTER},
                                          {"facts-frac", required_argument, 0, OPT_FACTS},
                                          {"max-attempts", required_argument, 0, OPT_ATTEMPTS},
                                          {0, 0, 0, 0}};
@@ -158,6 +164,10 @@ static void parse_args(int argc, char **argv, Args *a) {
                 cli_usage_error(prog, "--lang: expected en, xx or mix");
             break;
         case OPT_WRONG: a->o.wrong_frac = cli_double(prog, "--wrong-frac", optarg, 0, 1); break;
+        case OPT_QUIT: a->o.quit_frac = cli_double(prog, "--quit-frac", optarg, 0, 1); break;
+        case OPT_QUIT_AFTER:
+            a->o.quit_after = (int)cli_long(prog, "--quit-after", optarg, 1, 1000000);
+            break;
         case OPT_FACTS: a->o.facts_frac = cli_double(prog, "--facts-frac", optarg, 0, 1); break;
         case OPT_ATTEMPTS:
             a->o.max_attempts = (int)cli_long(prog, "--max-attempts", optarg, 1, 1000000);

@@ -235,7 +235,7 @@ static void attempts_are_exact(T *t) {
 typedef struct CorpusCtx {
     const SynthKeySet *deny;
     SynthLang lang;
-    long search, correct, wrong, facts, bad_prefix, mixed_ok;
+    long search, correct, wrong, facts, bad_prefix, mixed_ok, attempts;
 } CorpusCtx;
 
 // Every fact "a op b = r" in a facts document is true; add-task test sums never appear.
@@ -263,6 +263,27 @@ static void check_facts(T *t, const char *s, CorpusCtx *c) {
     }
     CHECK(t, n > 0);
     c->facts++;
+}
+
+// The search stops at its first hit: only the last attempt line may reach the target, and it
+// does exactly when the text says so. Returns the number of attempt lines.
+static int check_stops_at_hit(T *t, const char *comp, int64_t target, int says_found) {
+    int lines = 0, hit_line = 0;
+    for (const char *s = comp, *eol; (eol = strchr(s, '\n')); s = eol + 1) {
+        const char *eq = NULL; // the attempt's value follows its last " = "
+        for (const char *q = s; q < eol; q++)
+            if (strncmp(q, " = ", 3) == 0) eq = q;
+        if (eq && (strncmp(s, "Try", 3) == 0 || strncmp(s, "Пробую", strlen("Пробую")) == 0)) {
+            lines++;
+            if (strtoll(eq + 3, NULL, 10) == target) {
+                CHECKF(t, hit_line == 0, "a search goes on after a hit: %s", comp);
+                hit_line = lines;
+            }
+        }
+    }
+    CHECKF(t, says_found == (hit_line != 0) && (!hit_line || hit_line == lines),
+           "hit on attempt %d of %d, found %d: %s", hit_line, lines, says_found, comp);
+    return lines;
 }
 
 static void check_doc(T *t, json_t *o, void *vctx) {
@@ -293,6 +314,7 @@ static void check_doc(T *t, json_t *o, void *vctx) {
     countdown_score(text, strlen(text), p.nums, p.n, p.target, &r_all);
     CHECK(t, r.score == r_all.score);
     int says_found = strstr(comp, ", yes, ") || strstr(comp, ", да, ");
+    c->attempts += check_stops_at_hit(t, strchr(comp, '\n') + 1, p.target, says_found);
     if (says_found) {
         CHECKF(t, r.score == COUNTDOWN_SCORE_CORRECT, "correct text scores %g: %s", r.score, comp);
         c->correct++;
@@ -319,15 +341,15 @@ static void corpus_graded(T *t) {
     CHECKF(t, synth_keyset_load(&tz, SYNTH_COUNTDOWN, path, &e) == DS_OK, "%s", e.msg);
     for (int lang = SYNTH_EN; lang <= SYNTH_MIX; lang++) {
         SynthOpts o = opts(5 + lang, 2000);
-        o.exclude = &tz, o.lang = (SynthLang)lang, o.wrong_frac = 0.2;
+        o.exclude = &tz, o.lang = (SynthLang)lang, o.quit_frac = 0.3, o.quit_after = 2;
         SynthStats st;
         size_t len;
         char *buf = generate(OUT_CORPUS, &o, &st, &len);
-        CorpusCtx c = {&tz, (SynthLang)lang, 0, 0, 0, 0, 0, 0};
+        CorpusCtx c = {&tz, (SynthLang)lang, 0, 0, 0, 0, 0, 0, 0};
         CHECK(t, buf && each_line(t, buf, check_doc, &c) == 2000);
         CHECKF(t,
                c.search == st.search && c.correct == st.correct && c.wrong == st.wrong &&
-                   c.facts == st.facts,
+                   c.facts == st.facts && c.attempts == st.attempts,
                "parsed %ld/%ld/%ld/%ld, stats %ld/%ld/%ld/%ld", c.search, c.correct, c.wrong,
                c.facts, st.search, st.correct, st.wrong, st.facts);
         CHECK(t, c.bad_prefix == 0);
@@ -344,7 +366,7 @@ static void max_attempts_controls_difficulty(T *t) {
     double prev = -1;
     for (int k = 2; k <= 32; k *= 4) {
         SynthOpts o = opts(9, 1500);
-        o.max_attempts = k, o.wrong_frac = 0, o.facts_frac = 0;
+        o.max_attempts = k, o.quit_frac = 0, o.facts_frac = 0;
         SynthStats st;
         size_t len;
         char *buf = generate(OUT_CORPUS, &o, &st, &len);
@@ -356,6 +378,26 @@ static void max_attempts_controls_difficulty(T *t) {
         free(buf);
     }
     CHECKF(t, prev > 0.95, "with 32 attempts %g correct", prev);
+}
+
+// Impatient searches quit after 1..quit_after attempts unless one hits first; the patient ones
+// search on, so quitting lowers the share that reach the target.
+static void quit_frac_shortens_searches(T *t) {
+    double share[2];
+    for (int q = 0; q <= 1; q++) {
+        SynthOpts o = opts(4, 1500);
+        o.quit_frac = q, o.quit_after = 2, o.max_attempts = 14, o.facts_frac = 0;
+        SynthStats st;
+        size_t len;
+        char *buf = generate(OUT_CORPUS, &o, &st, &len);
+        CHECK(t, buf && st.search == 1500);
+        if (q) CHECKF(t, st.attempts <= 2 * st.search, "%ld attempts", st.attempts);
+        share[q] = (double)st.correct / (double)st.search;
+        free(buf);
+    }
+    // One random attempt of 3 numbers hits about 10% of the time (docs/SYNTH.md), two about 18%.
+    CHECKF(t, share[1] > 0.05 && share[1] < 0.25 && share[0] > 2 * share[1],
+           "correct: %g patient, %g quitting", share[0], share[1]);
 }
 
 typedef struct SftCtx {
@@ -494,4 +536,5 @@ static void option_errors(T *t) {
 
 UNIT_MAIN(CASE(determinism), CASE(keys_and_split), CASE(problems_split_and_solvable),
           CASE(attempts_are_exact), CASE(corpus_graded), CASE(max_attempts_controls_difficulty),
+          CASE(quit_frac_shortens_searches),
           CASE(sft_traces), CASE(add_and_larger), CASE(option_errors))
