@@ -64,6 +64,7 @@ typedef struct SynthOpts {
     double wrong_frac; // corpus (add/larger): share of worked answers that are wrong guesses
     double quit_frac;  // corpus (countdown): share of searches that quit early
     int quit_after;    // corpus (countdown): an early quit comes after 1..quit_after attempts
+    double practice_frac; // corpus (countdown): share of searches written without the prompt
     double facts_frac; // corpus: share of documents that are arithmetic facts
     int max_attempts;  // corpus: attempts before a search gives up; sft: longest trace kept
 } SynthOpts;
@@ -78,6 +79,7 @@ typedef struct SynthStats {
     long correct;    // corpus: search texts ending in a correct answer (sft: all)
     long wrong;      // corpus: search texts ending in a wrong answer
     long facts;      // corpus: arithmetic-fact documents
+    long practice;   // corpus: of the search texts, those written without the prompt
     long attempts;   // corpus/sft: attempts written in all search texts
     long candidates; // problems drawn (rejected ones included)
 } SynthStats;

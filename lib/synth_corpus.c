@@ -48,20 +48,25 @@ static int next_train_problem(const SynthOpts *o, uint64_t *c, SynthCountdown *p
     return ds_errf(e, "the ranges hold too few usable countdown problems");
 }
 
-// A countdown search document: the rendered prompt followed by the search.
+// A countdown search document: the rendered prompt followed by the search, or (with probability
+// practice_frac) a practice search: the search alone, never quitting early. Practice searches
+// teach the arithmetic and the check at length; the prompted ones set the answering habit.
 static int countdown_doc(const SynthOpts *o, Rng *r, uint64_t *c, FILE *out, SynthStats *st,
                          DsErr *e) {
+    SynthOpts po = *o;
+    int practice = rng_uniform(r) < o->practice_frac;
+    if (practice) po.quit_frac = 0;
     for (long tries = 0; tries < MAX_REJECTS; tries++) {
         SynthCountdown p;
         if (next_train_problem(o, c, &p, st, e) != DS_OK) return DS_ERR;
         int ok, n_att;
-        char *done = synth_search_text(&p, o, r, &ok, &n_att);
+        char *done = synth_search_text(&p, &po, r, &ok, &n_att);
         if (!done) continue; // no attempt reaches the target
         char *user = synth_countdown_prompt(&p), *prompt = r1_prompt(user);
         DsBuf b = {0};
-        dsbuf_printf(&b, "%s%s", prompt, done);
+        dsbuf_printf(&b, "%s%s", practice ? "" : prompt, done);
         int rc = write_text(out, "text", b.data, NULL, NULL, st, e);
-        st->search++, st->attempts += n_att;
+        st->search++, st->attempts += n_att, st->practice += practice;
         if (ok)
             st->correct++;
         else

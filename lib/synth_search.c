@@ -19,7 +19,8 @@ enum {
     W_GET,
     W_TRY,
     W_ANOTHER,
-    W_NOT,
+    W_VS,
+    W_NO,
     W_YES,
     W_IT,
     W_WORKS,
@@ -53,7 +54,8 @@ static const char *const vocab[W_COUNT][2] = {
     [W_GET] = {"get", "получить"},
     [W_TRY] = {"Try", "Пробую"},
     [W_ANOTHER] = {"another", "другое"},
-    [W_NOT] = {"not", "не"},
+    [W_VS] = {"vs", "против"},
+    [W_NO] = {"no", "нет"},
     [W_YES] = {"yes", "да"},
     [W_IT] = {"it", "это"},
     [W_WORKS] = {"works", "работает"},
@@ -203,14 +205,17 @@ static void write_intro(DsBuf *b, SynthLang l, const SynthCountdown *p) {
     dsbuf_printf(b, " %s %s %lld.\n", W(l, W_TO), W(l, W_GET), (long long)p->target);
 }
 
-// "Try [another:] STEPS, not T." or "..., yes, it works."
+// "Try [another:] STEPS vs T, no." or "... vs T, yes, it works." The target is written next to
+// the result before the verdict, so that the check compares two adjacent numbers instead of
+// looking the target up at the start of the text (a small base did not learn that lookup).
 static void write_attempt(DsBuf *b, SynthLang l, const SynthAttempt *a, int first, int64_t target) {
     dsbuf_printf(b, first ? "%s " : "%s %s: ", W(l, W_TRY), W(l, W_ANOTHER));
     write_steps(b, a);
+    dsbuf_printf(b, " %s %lld, ", W(l, W_VS), (long long)target);
     if (a->value == target)
-        dsbuf_printf(b, ", %s, %s %s.\n", W(l, W_YES), W(l, W_IT), W(l, W_WORKS));
+        dsbuf_printf(b, "%s, %s %s.\n", W(l, W_YES), W(l, W_IT), W(l, W_WORKS));
     else
-        dsbuf_printf(b, ", %s %lld.\n", W(l, W_NOT), (long long)target);
+        dsbuf_printf(b, "%s.\n", W(l, W_NO));
 }
 
 static void write_conclusion(DsBuf *b, SynthLang l, const char *expr) {

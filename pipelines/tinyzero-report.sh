@@ -15,10 +15,10 @@ row() { # NAME EVAL COMPLETIONS
     # share of answers that give up ("None of these gives T" in either vocabulary)
     quit=$(jq -r '.completion' "$3" | awk '/<think>/ { n++ } /^(None of these|Ничто из этих) / { q++ }
         END { printf "%.1f", n ? 100 * q / n : 0 }')
-    # attempt lines whose written result is the target: the share that say so ("yes")
+    # attempt lines whose written result is the target ("... = T vs T, yes"): the share that say so
     hits=$(jq -n --slurpfile t "$d/test.jsonl" '($t | map({(.id): .target}) | add) as $target
         | [inputs | $target[.id] as $T | .completion
-           | scan("= ([0-9]+), (yes|да|not|не)[ ,]") | select((.[0] | tonumber) == $T) | .[1] == "yes" or .[1] == "да"]
+           | scan("= ([0-9]+) (?:vs|против) [0-9]+, (yes|да|no|нет)[,.]") | select((.[0] | tonumber) == $T) | .[1] == "yes" or .[1] == "да"]
         | if length > 0 then (map(select(.)) | length) / length * 1000 | round / 10 else 0 end' "$3")
     jq -r --arg name "$1" --arg att "$attempts" --arg eq "$eqacc" --arg quit "$quit" --arg hits "$hits" '"| \($name) | \(.["pass@1"] * 1000 | round / 10)% | \((.["pass@4"] // 0) * 1000 | round / 10)% | \((.["pass@16"] // 0) * 1000 | round / 10)% | \((.["pass@32"] // 0) * 1000 | round / 10)% | \(.format_rate * 1000 | round / 10)% | \(.mean_length * 10 | round / 10) | \($att) | \($eq)% | \($hits)% | \($quit)% |"' "$2"
 }

@@ -58,12 +58,14 @@ $(TZ)/test.jsonl: | all
 $(TZ)/train.jsonl: | all
 	@mkdir -p $(@D)
 	$(TZ_BIN)/ds-synth problems --task countdown $(TZ_NUMS) --split train --n $(TZ_TRAIN) --seed $(TZ_SEED) -o $@
-# Search traces that quit early: 90% quit after 1 or 2 attempts unless one hits, the rest search
-# until they hit or reach 14 attempts. Every trace stops at its first hit, so the base learns to
-# recognise one; what it lacks is persistence, which is what RL can teach: pass@1 starts low
-# while pass@k is high. The reasoning words are bilingual (each trace switches language once),
-# so R1-Zero's language mixing is measurable.
-TZ_CORPUS ?= --max-attempts 14 --quit-frac 0.9 --quit-after 2 --lang mix
+# Two kinds of search traces. Answers to the prompt quit early: 90% quit after 1 or 2 attempts
+# unless one hits, the rest search until they hit or reach 14 attempts. Practice searches (45% of
+# the traces, without the prompt) never quit early: they teach the arithmetic and the check at
+# length. Every trace stops at its first hit. So the base can search but, when asked, gives up
+# soon: pass@1 starts low while pass@k is high, and persistence is what RL can teach. The
+# reasoning words are bilingual (each trace switches language once), so R1-Zero's language
+# mixing is measurable.
+TZ_CORPUS ?= --max-attempts 14 --quit-frac 0.9 --quit-after 2 --practice-frac 0.45 --lang mix
 $(TZ)/corpus.jsonl: $(TZ)/test.jsonl
 	$(TZ_BIN)/ds-synth corpus --task countdown $(TZ_NUMS) --n $(TZ_DOCS) $(TZ_CORPUS) \
 	    --seed $(TZ_SEED) --exclude $(TZ)/test.jsonl -o $@

@@ -47,6 +47,8 @@ static void usage(void) {
         "  --wrong-frac F      corpus (add/larger): share of wrong guesses (0.1)\n"
         "  --quit-frac F       corpus (countdown): share of searches that quit early (0.1)\n"
         "  --quit-after Q      corpus (countdown): they quit after 1..Q attempts (4)\n"
+        "  --practice-frac F   corpus (countdown): share of searches written without the\n"
+        "                      prompt and never quitting early (0)\n"
         "  --facts-frac F      corpus: share of arithmetic-fact documents (0.25)\n"
         "  --max-attempts K    corpus: attempts before a search gives up (16); sft: longest\n"
         "                      systematic search kept (default: no limit)\n"
@@ -71,6 +73,7 @@ enum {
     OPT_WRONG,
     OPT_QUIT,
     OPT_QUIT_AFTER,
+    OPT_PRACTICE,
     OPT_FACTS,
     OPT_ATTEMPTS,
 };
@@ -104,6 +107,7 @@ static void parse_args(int argc, char **argv, Args *a) {
                                          {"wrong-frac", required_argument, 0, OPT_WRONG},
                                          {"quit-frac", required_argument, 0, OPT_QUIT},
                                          {"quit-after", required_argument, 0, OPT_QUIT_AFTER},
+                                         {"practice-frac", required_argument, 0, OPT_PRACTICE},
                                          {"facts-frac", required_argument, 0, OPT_FACTS},
                                          {"max-attempts", required_argument, 0, OPT_ATTEMPTS},
                                          {0, 0, 0, 0}};
@@ -165,6 +169,9 @@ static void parse_args(int argc, char **argv, Args *a) {
             break;
         case OPT_WRONG: a->o.wrong_frac = cli_double(prog, "--wrong-frac", optarg, 0, 1); break;
         case OPT_QUIT: a->o.quit_frac = cli_double(prog, "--quit-frac", optarg, 0, 1); break;
+        case OPT_PRACTICE:
+            a->o.practice_frac = cli_double(prog, "--practice-frac", optarg, 0, 1);
+            break;
         case OPT_QUIT_AFTER:
             a->o.quit_after = (int)cli_long(prog, "--quit-after", optarg, 1, 1000000);
             break;
@@ -222,9 +229,9 @@ int main(int argc, char **argv) {
     else if (a.o.task == SYNTH_COUNTDOWN)
         fprintf(stderr,
                 "%s: %ld records: %ld facts, %ld searches (%ld correct, %ld wrong, %.1f attempts "
-                "each) in %.2fs\n",
+                "each; %ld practice) in %.2fs\n",
                 prog, st.records, st.facts, st.search, st.correct, st.wrong,
-                st.search ? (double)st.attempts / (double)st.search : 0.0, dt);
+                st.search ? (double)st.attempts / (double)st.search : 0.0, st.practice, dt);
     else
         fprintf(stderr,
                 "%s: %ld records: %ld facts, %ld worked answers (%ld correct, %ld wrong) in "
