@@ -187,9 +187,11 @@ int synth_opts_check(const SynthOpts *o, DsErr *e) {
     if (o->task != SYNTH_COUNTDOWN && o->min_num == o->max_num)
         return ds_errf(e, "add and larger need --min-num < --max-num");
     if (!(o->wrong_frac >= 0 && o->wrong_frac <= 1) || !(o->facts_frac >= 0 && o->facts_frac <= 1) ||
-        !(o->quit_frac >= 0 && o->quit_frac <= 1) || !(o->practice_frac >= 0 && o->practice_frac <= 1))
-        return ds_errf(e, "--wrong-frac, --quit-frac, --practice-frac and --facts-frac must be "
-                          "within [0, 1]");
+        !(o->quit_frac >= 0 && o->quit_frac <= 1) ||
+        !(o->practice_frac >= 0 && o->practice_frac <= 1) ||
+        !(o->check_frac >= 0 && o->facts_frac + o->check_frac <= 1))
+        return ds_errf(e, "--wrong-frac, --quit-frac, --practice-frac, --facts-frac and "
+                          "--check-frac must be within [0, 1] (facts + checks at most 1)");
     if (o->max_attempts < 1 || o->quit_after < 1)
         return ds_errf(e, "--max-attempts and --quit-after must be >= 1");
     return DS_OK;

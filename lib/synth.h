@@ -65,6 +65,7 @@ typedef struct SynthOpts {
     double quit_frac;  // corpus (countdown): share of searches that quit early
     int quit_after;    // corpus (countdown): an early quit comes after 1..quit_after attempts
     double practice_frac; // corpus (countdown): share of searches written without the prompt
+    double check_frac;    // corpus (countdown): share of documents that are check drills
     double facts_frac; // corpus: share of documents that are arithmetic facts
     int max_attempts;  // corpus: attempts before a search gives up; sft: longest trace kept
 } SynthOpts;
@@ -80,6 +81,7 @@ typedef struct SynthStats {
     long wrong;      // corpus: search texts ending in a wrong answer
     long facts;      // corpus: arithmetic-fact documents
     long practice;   // corpus: of the search texts, those written without the prompt
+    long checks;     // corpus: check drills
     long attempts;   // corpus/sft: attempts written in all search texts
     long candidates; // problems drawn (rejected ones included)
 } SynthStats;
@@ -140,6 +142,10 @@ char *synth_sft_text(const SynthCountdown *p, SynthLang lang, int max_attempts, 
 // A document of true arithmetic facts ("37 + 58 = 95", a small table, or a chain), malloc'd.
 // Two-digit sums of add-task test problems are never written.
 char *synth_facts_text(Rng *r);
+
+// A check drill ("17 + 2 = 19 vs 19, yes.\n17 * 3 = 51 vs 53, no.\n..."), malloc'd: the verdict
+// of the search texts on its own, half of the lines hits, in lang (mix: one language drawn).
+char *synth_check_text(SynthLang lang, Rng *r);
 
 // ---- The three outputs (JSONL lines to out) ----
 

@@ -132,10 +132,16 @@ int synth_corpus(const SynthOpts *o, FILE *out, SynthStats *st, DsErr *e) {
         Rng r;
         rng_derive(&r, o->seed, STREAM_DOC, (uint64_t)i);
         int rc;
-        if (rng_uniform(&r) < o->facts_frac) {
+        double u = rng_uniform(&r);
+        if (u < o->facts_frac) {
             char *t = synth_facts_text(&r);
             rc = write_text(out, "text", t, NULL, NULL, st, e);
             st->facts++;
+            free(t);
+        } else if (o->task == SYNTH_COUNTDOWN && u < o->facts_frac + o->check_frac) {
+            char *t = synth_check_text(o->lang, &r);
+            rc = write_text(out, "text", t, NULL, NULL, st, e);
+            st->checks++;
             free(t);
         } else if (o->task == SYNTH_COUNTDOWN) {
             rc = countdown_doc(o, &r, &c, out, st, e);

@@ -61,11 +61,12 @@ $(TZ)/train.jsonl: | all
 # Two kinds of search traces. Answers to the prompt quit early: 90% quit after 1 or 2 attempts
 # unless one hits, the rest search until they hit or reach 14 attempts. Practice searches (45% of
 # the traces, without the prompt) never quit early: they teach the arithmetic and the check at
-# length. Every trace stops at its first hit. So the base can search but, when asked, gives up
-# soon: pass@1 starts low while pass@k is high, and persistence is what RL can teach. The
-# reasoning words are bilingual (each trace switches language once), so R1-Zero's language
-# mixing is measurable.
-TZ_CORPUS ?= --max-attempts 14 --quit-frac 0.9 --quit-after 2 --practice-frac 0.45 --lang mix
+# length. Every trace stops at its first hit, and check drills (15% of the documents) practise
+# the verdict "= 19 vs 19, yes". So the base can search but, when asked, gives up soon: pass@1
+# starts low while pass@k is high, and persistence is what RL can teach. The reasoning words are
+# bilingual (each trace switches language once), so R1-Zero's language mixing is measurable.
+TZ_CORPUS ?= --max-attempts 14 --quit-frac 0.9 --quit-after 2 --practice-frac 0.45 --facts-frac 0.15 \
+    --check-frac 0.15 --lang mix
 $(TZ)/corpus.jsonl: $(TZ)/test.jsonl
 	$(TZ_BIN)/ds-synth corpus --task countdown $(TZ_NUMS) --n $(TZ_DOCS) $(TZ_CORPUS) \
 	    --seed $(TZ_SEED) --exclude $(TZ)/test.jsonl -o $@

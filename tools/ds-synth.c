@@ -49,6 +49,8 @@ static void usage(void) {
         "  --quit-after Q      corpus (countdown): they quit after 1..Q attempts (4)\n"
         "  --practice-frac F   corpus (countdown): share of searches written without the\n"
         "                      prompt and never quitting early (0)\n"
+        "  --check-frac F      corpus (countdown): share of check drills (\"17 + 2 = 19 vs 19,\n"
+        "                      yes.\"), half of their lines hits (0)\n"
         "  --facts-frac F      corpus: share of arithmetic-fact documents (0.25)\n"
         "  --max-attempts K    corpus: attempts before a search gives up (16); sft: longest\n"
         "                      systematic search kept (default: no limit)\n"
@@ -74,6 +76,7 @@ enum {
     OPT_QUIT,
     OPT_QUIT_AFTER,
     OPT_PRACTICE,
+    OPT_CHECK,
     OPT_FACTS,
     OPT_ATTEMPTS,
 };
@@ -108,6 +111,7 @@ static void parse_args(int argc, char **argv, Args *a) {
                                          {"quit-frac", required_argument, 0, OPT_QUIT},
                                          {"quit-after", required_argument, 0, OPT_QUIT_AFTER},
                                          {"practice-frac", required_argument, 0, OPT_PRACTICE},
+                                         {"check-frac", required_argument, 0, OPT_CHECK},
                                          {"facts-frac", required_argument, 0, OPT_FACTS},
                                          {"max-attempts", required_argument, 0, OPT_ATTEMPTS},
                                          {0, 0, 0, 0}};
@@ -169,6 +173,7 @@ static void parse_args(int argc, char **argv, Args *a) {
             break;
         case OPT_WRONG: a->o.wrong_frac = cli_double(prog, "--wrong-frac", optarg, 0, 1); break;
         case OPT_QUIT: a->o.quit_frac = cli_double(prog, "--quit-frac", optarg, 0, 1); break;
+        case OPT_CHECK: a->o.check_frac = cli_double(prog, "--check-frac", optarg, 0, 1); break;
         case OPT_PRACTICE:
             a->o.practice_frac = cli_double(prog, "--practice-frac", optarg, 0, 1);
             break;
@@ -229,9 +234,9 @@ int main(int argc, char **argv) {
     else if (a.o.task == SYNTH_COUNTDOWN)
         fprintf(stderr,
                 "%s: %ld records: %ld facts, %ld searches (%ld correct, %ld wrong, %.1f attempts "
-                "each; %ld practice) in %.2fs\n",
+                "each; %ld practice; %ld check drills) in %.2fs\n",
                 prog, st.records, st.facts, st.search, st.correct, st.wrong,
-                st.search ? (double)st.attempts / (double)st.search : 0.0, st.practice, dt);
+                st.search ? (double)st.attempts / (double)st.search : 0.0, st.practice, st.checks, dt);
     else
         fprintf(stderr,
                 "%s: %ld records: %ld facts, %ld worked answers (%ld correct, %ld wrong) in "

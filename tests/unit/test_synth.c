@@ -236,6 +236,7 @@ typedef struct CorpusCtx {
     const SynthKeySet *deny;
     SynthLang lang;
     long search, correct, wrong, facts, bad_prefix, mixed_ok, attempts, practice;
+    long checks, check_hits, check_lines;
 } CorpusCtx;
 
 // Every fact "a op b = r" in a facts document is true; add-task test sums never appear.
@@ -286,6 +287,25 @@ static int check_stops_at_hit(T *t, const char *comp, int64_t target, int says_f
     return lines;
 }
 
+// A check drill: every line "x op y = v vs t, yes." is true arithmetic with the right verdict.
+static void check_drill(T *t, const char *s, CorpusCtx *c) {
+    long hits = 0, lines = 0;
+    for (const char *eol; (eol = strchr(s, '\n')); s = eol + 1, lines++) {
+        long long x, y, v, tg;
+        char op;
+        int n = 0;
+        CHECKF(t, sscanf(s, "%lld %c %lld = %lld %*s %lld, %n", &x, &op, &y, &v, &tg, &n) == 5 && n,
+               "not a check line: %.40s", s);
+        if (!n) return;
+        long long want = op == '+' ? x + y : op == '-' ? x - y : x * y;
+        int yes = strncmp(s + n, "yes.", 4) == 0 || strncmp(s + n, "да.", strlen("да.")) == 0;
+        CHECKF(t, want == v && yes == (v == tg), "wrong check line: %.40s", s);
+        hits += yes;
+    }
+    CHECK(t, lines >= 8 && hits <= lines);
+    c->checks++, c->check_hits += hits, c->check_lines += lines;
+}
+
 static void check_doc(T *t, json_t *o, void *vctx) {
     CorpusCtx *c = vctx;
     const char *text = json_string_value(json_object_get(o, "text"));
@@ -308,7 +328,10 @@ static void check_doc(T *t, json_t *o, void *vctx) {
         return;
     }
     if (!parse_prompt(text, &p)) {
-        check_facts(t, text, c);
+        if (strstr(text, " vs ") || strstr(text, " против "))
+            check_drill(t, text, c);
+        else
+            check_facts(t, text, c);
         return;
     }
     c->search++;
@@ -357,16 +380,16 @@ static void corpus_graded(T *t) {
     for (int lang = SYNTH_EN; lang <= SYNTH_MIX; lang++) {
         SynthOpts o = opts(5 + lang, 2000);
         o.exclude = &tz, o.lang = (SynthLang)lang, o.quit_frac = 0.3, o.quit_after = 2;
-        o.practice_frac = 0.3;
+        o.practice_frac = 0.3, o.check_frac = 0.1;
         SynthStats st;
         size_t len;
         char *buf = generate(OUT_CORPUS, &o, &st, &len);
-        CorpusCtx c = {&tz, (SynthLang)lang, 0, 0, 0, 0, 0, 0, 0, 0};
+        CorpusCtx c = {&tz, (SynthLang)lang, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
         CHECK(t, buf && each_line(t, buf, check_doc, &c) == 2000);
         CHECKF(t,
                c.search == st.search && c.correct == st.correct && c.wrong == st.wrong &&
                    c.facts == st.facts && c.attempts == st.attempts && c.practice == st.practice &&
-                   c.practice > 200,
+                   c.practice > 200 && c.checks == st.checks && c.checks > 100,
                "parsed %ld/%ld/%ld/%ld, stats %ld/%ld/%ld/%ld", c.search, c.correct, c.wrong,
                c.facts, st.search, st.correct, st.wrong, st.facts);
         CHECK(t, c.bad_prefix == 0);
@@ -374,6 +397,9 @@ static void corpus_graded(T *t) {
         CHECKF(t, c.correct > c.wrong && c.wrong > 0 && c.facts > 300 && c.facts < 700,
                "%ld correct, %ld wrong, %ld facts", c.correct, c.wrong, c.facts);
         if (lang == SYNTH_MIX) CHECK(t, c.mixed_ok == c.search - c.practice);
+        // Half of the check lines are hits.
+        CHECKF(t, fabs((double)c.check_hits / (double)c.check_lines - 0.5) < 0.05, "%ld of %ld hits",
+               c.check_hits, c.check_lines);
         free(buf);
     }
     synth_keyset_free(&tz);
