@@ -171,6 +171,7 @@ void synth_opts_default(SynthOpts *o) {
     o->wrong_frac = 0.1;
     o->quit_frac = 0.1;
     o->quit_after = 4;
+    o->heuristic_frac = 0.5;
     o->facts_frac = 0.25;
     o->max_attempts = 16;
 }
@@ -188,10 +189,11 @@ int synth_opts_check(const SynthOpts *o, DsErr *e) {
         return ds_errf(e, "add and larger need --min-num < --max-num");
     if (!(o->wrong_frac >= 0 && o->wrong_frac <= 1) || !(o->facts_frac >= 0 && o->facts_frac <= 1) ||
         !(o->quit_frac >= 0 && o->quit_frac <= 1) ||
+        !(o->heuristic_frac >= 0 && o->heuristic_frac <= 1) ||
         !(o->practice_frac >= 0 && o->practice_frac <= 1) ||
         !(o->check_frac >= 0 && o->facts_frac + o->check_frac <= 1))
-        return ds_errf(e, "--wrong-frac, --quit-frac, --practice-frac, --facts-frac and "
-                          "--check-frac must be within [0, 1] (facts + checks at most 1)");
+        return ds_errf(e, "--wrong-frac, --quit-frac, --heuristic-frac, --practice-frac, "
+                          "--facts-frac and --check-frac must be within [0, 1] (facts + checks at most 1)");
     if (o->max_attempts < 1 || o->quit_after < 1)
         return ds_errf(e, "--max-attempts and --quit-after must be >= 1");
     return DS_OK;

@@ -64,6 +64,8 @@ typedef struct SynthOpts {
     double wrong_frac; // corpus (add/larger): share of worked answers that are wrong guesses
     double quit_frac;  // corpus (countdown): share of searches that quit early
     int quit_after;    // corpus (countdown): an early quit comes after 1..quit_after attempts
+    double heuristic_frac; // corpus (countdown): share of the searches that do not quit early
+                           // which try attempts by the closest-last-step heuristic
     double practice_frac; // corpus (countdown): share of searches written without the prompt
     double check_frac;    // corpus (countdown): share of documents that are check drills
     double facts_frac; // corpus: share of documents that are arithmetic facts
@@ -123,9 +125,11 @@ int synth_attempts(const SynthCountdown *p, SynthAttempt **out);
 int synth_reachable(const SynthCountdown *p);
 
 // The assistant's turn of a pretraining search text (" <think> ... </think> <answer> EQ </answer>",
-// malloc'd): attempts drawn from r (random order, or the weak "two largest first" heuristic),
-// stopping at the first attempt that reaches the target, or giving up with the closest equation
-// after o->max_attempts attempts (with probability o->quit_frac: after 1..o->quit_after).
+// malloc'd): attempts drawn from r, stopping at the first attempt that reaches the target, or
+// giving up with the closest equation after o->max_attempts attempts. With probability
+// o->quit_frac the search guesses (random order) and quits after 1..o->quit_after attempts;
+// otherwise it is careful with probability o->heuristic_frac: every way to start, each finished
+// by the last step closest to the target.
 // *correct says which; *n_attempts counts the attempts.
 // NULL when no attempt reaches the target (such problems are not used).
 char *synth_search_text(const SynthCountdown *p, const SynthOpts *o, Rng *r, int *correct,

@@ -236,30 +236,39 @@ static void shuffle(int *v, int n, Rng *r) {
     }
 }
 
-// The order the search tries attempts in: uniformly random, or the weak heuristic that first tries
-// the attempts whose first step combines the two largest numbers (in random order), then the rest.
-static void attempt_order(const SynthCountdown *p, const SynthAttempt *at, int n, Rng *r,
-                          int *ord) {
-    for (int i = 0; i < n; i++)
-        ord[i] = i;
-    shuffle(ord, n, r);
-    if (rng_below(r, 2) == 0) return;
-    int64_t s[SYNTH_MAX_NUMS];
-    memcpy(s, p->nums, (size_t)p->n * sizeof *s);
-    for (int i = 0; i < p->n; i++) // two largest to the front
-        for (int j = i + 1; j < p->n; j++)
-            if (s[j] > s[i]) {
-                int64_t t = s[i];
-                s[i] = s[j], s[j] = t;
-            }
-    int front = 0;
+// Whether two attempts start alike: the same steps before the last one.
+static int same_start(const SynthAttempt *x, const SynthAttempt *y) {
+    if (x->n_steps != y->n_steps) return 0;
+    for (int s = 0; s + 1 < x->n_steps; s++)
+        if (x->step[s].a != y->step[s].a || x->step[s].b != y->step[s].b ||
+            x->step[s].op != y->step[s].op)
+            return 0;
+    return 1;
+}
+
+static int64_t distance(const SynthAttempt *a, int64_t target) {
+    return a->value > target ? a->value - target : target - a->value;
+}
+
+// The attempts a search tries, in order, into ord; returns how many. A guessing search tries all
+// of them in a random order. A careful one follows the weak heuristic of working forward: every
+// way to start (the steps before the last), in a random order, each finished by the last step
+// that lands closest to the target (the first such on ties). That covers every start, so a
+// careful search always reaches a reachable target, for 3 numbers within 12 attempts.
+static int attempt_order(const SynthAttempt *at, int n, int64_t target, int careful, Rng *r,
+                         int *ord) {
+    int m = 0;
     for (int i = 0; i < n; i++) {
-        const SynthStep *f = &at[ord[i]].step[0];
-        if (f->a == s[0] && f->b == s[1]) {
-            int t = ord[front];
-            ord[front++] = ord[i], ord[i] = t;
-        }
+        int g = -1; // the attempt kept so far for this start
+        for (int j = 0; careful && j < m && g < 0; j++)
+            if (same_start(&at[ord[j]], &at[i])) g = j;
+        if (g < 0)
+            ord[m++] = i;
+        else if (distance(&at[i], target) < distance(&at[ord[g]], target))
+            ord[g] = i;
     }
+    shuffle(ord, m, r);
+    return m;
 }
 
 char *synth_search_text(const SynthCountdown *p, const SynthOpts *o, Rng *r, int *correct,
@@ -274,13 +283,15 @@ char *synth_search_text(const SynthCountdown *p, const SynthOpts *o, Rng *r, int
         return NULL;
     }
     int *ord = ds_malloc((size_t)n * sizeof *ord), *shown = ds_malloc((size_t)n * sizeof *shown);
-    attempt_order(p, at, n, r, ord);
-    // The attempt budget: an impatient search quits after 1..quit_after attempts. Either way the
-    // first attempt that hits ends the search, so a hit is always recognised as one: whether to
-    // go on after a miss is the only thing that differs.
-    int budget = o->max_attempts, m = 0, ok = 0;
+    // The attempt budget: an impatient search guesses and quits after 1..quit_after attempts;
+    // one that goes on is careful (the heuristic order) with probability heuristic_frac. Either
+    // way the first attempt that hits ends the search, so a hit is always recognised as one.
+    int budget = o->max_attempts, m = 0, ok = 0, careful = 0;
     if (rng_uniform(r) < o->quit_frac)
         budget = 1 + (int)rng_below(r, (uint64_t)DS_MIN(o->quit_after, o->max_attempts));
+    else
+        careful = rng_uniform(r) < o->heuristic_frac;
+    n = attempt_order(at, n, p->target, careful, r, ord);
     for (int i = 0; i < n && m < budget && !ok; i++) {
         shown[m++] = ord[i];
         ok = at[ord[i]].value == p->target;

@@ -41,7 +41,7 @@ endif
 TZ_NUMS    ?= --nums 3 --max-num 12 --max-target 50
 TZ_SEED    ?= 1
 TZ_TRAIN   ?= 2000
-# A 14-attempt search is about 450 tokens; the base's context (TZ_SEQ) covers prompt + answer.
+# A 12-attempt search is about 400 tokens; the base's context (TZ_SEQ) covers prompt + answer.
 TZ_MAXTOK  ?= 480
 TZ_THREADS ?= 2
 TZ_LR      ?= 1e-4
@@ -58,15 +58,17 @@ $(TZ)/test.jsonl: | all
 $(TZ)/train.jsonl: | all
 	@mkdir -p $(@D)
 	$(TZ_BIN)/ds-synth problems --task countdown $(TZ_NUMS) --split train --n $(TZ_TRAIN) --seed $(TZ_SEED) -o $@
-# Two kinds of search traces. Answers to the prompt quit early: 90% quit after 1 or 2 attempts
-# unless one hits, the rest search until they hit or reach 14 attempts. Practice searches (45% of
-# the traces, without the prompt) never quit early: they teach the arithmetic and the check at
-# length. Every trace stops at its first hit, and check drills (15% of the documents) practise
-# the verdict "= 19 vs 19, yes". So the base can search but, when asked, gives up soon: pass@1
-# starts low while pass@k is high, and persistence is what RL can teach. The reasoning words are
-# bilingual (each trace switches language once), so R1-Zero's language mixing is measurable.
-TZ_CORPUS ?= --max-attempts 14 --quit-frac 0.9 --quit-after 2 --practice-frac 0.45 --facts-frac 0.15 \
-    --check-frac 0.15 --lang mix
+# Two kinds of search traces. Answers to the prompt mostly guess: 80% try one random combination
+# and, unless it hits, give up with it. The rest are careful: every first step in turn, each
+# finished by the last step closest to the target, until one hits (at most 12 attempts for 3
+# numbers). Practice searches (45% of the traces, without the prompt) are always careful: they
+# teach the arithmetic, the heuristic and the check at length. Every trace stops at its first
+# hit, and check drills (15% of the documents) practise the verdict "= 19 vs 19, yes". So the
+# base can search but, when asked, mostly guesses: pass@1 starts low while pass@k is high, and
+# careful persistence is what RL can teach. The reasoning words are bilingual (each trace
+# switches language once), so R1-Zero's language mixing is measurable.
+TZ_CORPUS ?= --max-attempts 14 --quit-frac 0.8 --quit-after 1 --heuristic-frac 1 --practice-frac 0.45 \
+    --facts-frac 0.15 --check-frac 0.15 --lang mix
 $(TZ)/corpus.jsonl: $(TZ)/test.jsonl
 	$(TZ_BIN)/ds-synth corpus --task countdown $(TZ_NUMS) --n $(TZ_DOCS) $(TZ_CORPUS) \
 	    --seed $(TZ_SEED) --exclude $(TZ)/test.jsonl -o $@

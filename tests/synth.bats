@@ -22,6 +22,9 @@ teardown() { rm -rf "$TMP"; }
 }
 @test "synth: --max-attempts raises the share of texts that reach the target" { unit synth max_attempts_controls_difficulty; }
 @test "synth: --quit-frac searches quit early but never pass over a hit" { unit synth quit_frac_shortens_searches; }
+@test "synth: careful searches try each first step once with its closest last step, and always hit" {
+    unit synth careful_search_is_complete
+}
 @test "synth: sft traces are correct, formatted, one script, with a check line" { unit synth sft_traces; }
 @test "synth: add/larger problems grade 1 under the math grader; corpus uses train pairs" { unit synth add_and_larger; }
 @test "synth: option errors, unusable ranges fail, exclusion files name the line" { unit synth option_errors; }
@@ -52,6 +55,8 @@ canon_corpus() {
     assert_failure 2
     assert_output --partial "one language"
     run ds-synth corpus --wrong-frac 2
+    assert_failure 2
+    run ds-synth corpus --heuristic-frac -0.5
     assert_failure 2
 }
 

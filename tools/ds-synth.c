@@ -45,8 +45,12 @@ static void usage(void) {
         "  --lang L            reasoning words: en (default) | xx (Cyrillic vocabulary) | mix\n"
         "                      (corpus: documents switch language mid-reasoning)\n"
         "  --wrong-frac F      corpus (add/larger): share of wrong guesses (0.1)\n"
-        "  --quit-frac F       corpus (countdown): share of searches that quit early (0.1)\n"
+        "  --quit-frac F       corpus (countdown): share of searches that guess (random\n"
+        "                      order) and quit early (0.1)\n"
         "  --quit-after Q      corpus (countdown): they quit after 1..Q attempts (4)\n"
+        "  --heuristic-frac F  corpus (countdown): share of the other searches that are careful:\n"
+        "                      every first step, finished by the last step closest to the\n"
+        "                      target (0.5); the rest try attempts in random order\n"
         "  --practice-frac F   corpus (countdown): share of searches written without the\n"
         "                      prompt and never quitting early (0)\n"
         "  --check-frac F      corpus (countdown): share of check drills (\"17 + 2 = 19 vs 19,\n"
@@ -75,6 +79,7 @@ enum {
     OPT_WRONG,
     OPT_QUIT,
     OPT_QUIT_AFTER,
+    OPT_HEURISTIC,
     OPT_PRACTICE,
     OPT_CHECK,
     OPT_FACTS,
@@ -110,6 +115,7 @@ static void parse_args(int argc, char **argv, Args *a) {
                                          {"wrong-frac", required_argument, 0, OPT_WRONG},
                                          {"quit-frac", required_argument, 0, OPT_QUIT},
                                          {"quit-after", required_argument, 0, OPT_QUIT_AFTER},
+                                         {"heuristic-frac", required_argument, 0, OPT_HEURISTIC},
                                          {"practice-frac", required_argument, 0, OPT_PRACTICE},
                                          {"check-frac", required_argument, 0, OPT_CHECK},
                                          {"facts-frac", required_argument, 0, OPT_FACTS},
@@ -173,6 +179,9 @@ static void parse_args(int argc, char **argv, Args *a) {
             break;
         case OPT_WRONG: a->o.wrong_frac = cli_double(prog, "--wrong-frac", optarg, 0, 1); break;
         case OPT_QUIT: a->o.quit_frac = cli_double(prog, "--quit-frac", optarg, 0, 1); break;
+        case OPT_HEURISTIC:
+            a->o.heuristic_frac = cli_double(prog, "--heuristic-frac", optarg, 0, 1);
+            break;
         case OPT_CHECK: a->o.check_frac = cli_double(prog, "--check-frac", optarg, 0, 1); break;
         case OPT_PRACTICE:
             a->o.practice_frac = cli_double(prog, "--practice-frac", optarg, 0, 1);

@@ -438,9 +438,63 @@ static void quit_frac_shortens_searches(T *t) {
         share[q] = (double)st.correct / (double)st.search;
         free(buf);
     }
-    // One random attempt of 3 numbers hits about 10% of the time (docs/SYNTH.md), two about 18%.
+    // One guessed attempt of 3 numbers hits about 8% of the time (docs/SYNTH.md), two about 16%.
     CHECKF(t, share[1] > 0.05 && share[1] < 0.25 && share[0] > 2 * share[1],
            "correct: %g patient, %g quitting", share[0], share[1]);
+}
+
+// A careful search tries every first step at most once, each finished by the last step closest
+// to the target, so it reaches every reachable target within 12 attempts (3 numbers), and in
+// fewer attempts than a search in random order.
+static void careful_search_is_complete(T *t) {
+    double mean[2] = {0, 0};
+    for (int careful = 0; careful <= 1; careful++) {
+        SynthOpts o = opts(6, 0);
+        o.quit_frac = 0, o.heuristic_frac = careful, o.max_attempts = 14;
+        Rng r;
+        rng_seed(&r, 17);
+        long searches = 0, attempts = 0;
+        for (uint64_t c = 0; searches < 400; c++) {
+            SynthCountdown p;
+            synth_countdown_candidate(&o, c, &p);
+            int ok, n_att;
+            char *s = synth_search_text(&p, &o, &r, &ok, &n_att);
+            if (!s) continue;
+            searches++, attempts += n_att;
+            long long starts[12][3];
+            int lines = 0;
+            for (const char *l = strstr(s, "\nTry"); l; l = strstr(l + 1, "\nTry")) {
+                const char *st = strchr(l, ':') && strchr(l, ':') < strchr(l + 1, '\n')
+                                     ? strchr(l, ':') + 2
+                                     : l + 5;
+                long long a, b, v1, x, y, v, tg;
+                char op1, op;
+                if (sscanf(st, "%lld %c %lld = %lld, %lld %c %lld = %lld vs %lld", &a, &op1, &b, &v1,
+                           &x, &op, &y, &v, &tg) != 9) {
+                    CHECKF(t, 0, "not an attempt line: %.60s", l + 1);
+                    break;
+                }
+                if (!careful) continue;
+                CHECKF(t, lines < 12, "more than 12 careful attempts: %s", s);
+                if (lines >= 12) break;
+                for (int i = 0; i < lines; i++)
+                    CHECKF(t, !(starts[i][0] == a && starts[i][1] == op1 && starts[i][2] == b),
+                           "a first step tried twice: %s", s);
+                starts[lines][0] = a, starts[lines][1] = op1, starts[lines][2] = b, lines++;
+                long long other = x == v1 ? y : x, hi = DS_MAX(v1, other), lo = DS_MIN(v1, other);
+                long long fin[4] = {hi + lo, hi - lo, hi * lo, lo && hi % lo == 0 ? hi / lo : 0};
+                for (int k = 0; k < 4; k++)
+                    if (fin[k] > 0)
+                        CHECKF(t, llabs(v - tg) <= llabs(fin[k] - tg),
+                               "%lld %c %lld = %lld is closer to %lld than %lld", hi, "+-*/"[k], lo,
+                               fin[k], tg, v);
+            }
+            if (careful) CHECKF(t, ok && n_att <= 12, "careful search: %d attempts, ok %d", n_att, ok);
+            free(s);
+        }
+        mean[careful] = (double)attempts / (double)searches;
+    }
+    CHECKF(t, mean[1] < 0.5 * mean[0], "mean attempts: %g careful, %g random", mean[1], mean[0]);
 }
 
 typedef struct SftCtx {
@@ -579,5 +633,5 @@ static void option_errors(T *t) {
 
 UNIT_MAIN(CASE(determinism), CASE(keys_and_split), CASE(problems_split_and_solvable),
           CASE(attempts_are_exact), CASE(corpus_graded), CASE(max_attempts_controls_difficulty),
-          CASE(quit_frac_shortens_searches),
+          CASE(quit_frac_shortens_searches), CASE(careful_search_is_complete),
           CASE(sft_traces), CASE(add_and_larger), CASE(option_errors))
