@@ -137,8 +137,9 @@ char *synth_search_text(const SynthCountdown *p, const SynthOpts *o, Rng *r, int
 
 // A cold-start trace (" <think> ... </think> <answer> EQ </answer>", malloc'd, with the leading
 // space of the corpus texts so that prompt + completion reads as they do) in one language:
-// the systematic search, a verification line and the answer; always correct. NULL when the
-// systematic search needs more than o->max_attempts attempts or never reaches the target.
+// the careful search (every first step in the systematic order, each finished by the last step
+// closest to the target), a verification line and the answer; always correct. NULL when that
+// search needs more than max_attempts attempts or never reaches the target.
 char *synth_sft_text(const SynthCountdown *p, SynthLang lang, int max_attempts, int *n_attempts);
 
 // ---- Arithmetic facts ----

@@ -254,7 +254,8 @@ static int64_t distance(const SynthAttempt *a, int64_t target) {
 // of them in a random order. A careful one follows the weak heuristic of working forward: every
 // way to start (the steps before the last), in a random order, each finished by the last step
 // that lands closest to the target (the first such on ties). That covers every start, so a
-// careful search always reaches a reachable target, for 3 numbers within 12 attempts.
+// careful search always reaches a reachable target, for 3 numbers within 12 attempts. Without r
+// the order is the systematic one of synth_attempts.
 static int attempt_order(const SynthAttempt *at, int n, int64_t target, int careful, Rng *r,
                          int *ord) {
     int m = 0;
@@ -267,7 +268,7 @@ static int attempt_order(const SynthAttempt *at, int n, int64_t target, int care
         else if (distance(&at[i], target) < distance(&at[ord[g]], target))
             ord[g] = i;
     }
-    shuffle(ord, m, r);
+    if (r) shuffle(ord, m, r);
     return m;
 }
 
@@ -367,18 +368,20 @@ char *synth_check_text(SynthLang lang, Rng *r) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Cold-start traces: the systematic order, a "Start with A and B." line whenever the first pair
-// changes, and a verification line before the answer.
+// Cold-start traces: the careful search in the systematic order, a "Start with A and B." line
+// whenever the first pair changes, and a verification line before the answer.
 
 char *synth_sft_text(const SynthCountdown *p, SynthLang lang, int max_attempts, int *n_attempts) {
     DS_CHECK(lang != SYNTH_MIX);
     if (!reachable(p->nums, p->n, p->target)) return NULL;
-    SynthAttempt *at;
-    int n = synth_attempts(p, &at), h = 0;
-    while (h < n && at[h].value != p->target)
+    SynthAttempt *all;
+    int n = synth_attempts(p, &all), h = 0;
+    int *ord = ds_malloc((size_t)n * sizeof *ord);
+    n = attempt_order(all, n, p->target, 1, NULL, ord);
+    while (h < n && all[ord[h]].value != p->target)
         h++;
     if (h == n || h + 1 > max_attempts) {
-        free(at);
+        free(ord), free(all);
         return NULL;
     }
     DsBuf b = {0};
@@ -386,21 +389,22 @@ char *synth_sft_text(const SynthCountdown *p, SynthLang lang, int max_attempts, 
                  " <think> "); // as in the corpus: the model continues "Assistant:" with a space
     write_intro(&b, lang, p);
     for (int i = 0; i <= h; i++) {
-        const SynthStep *f = &at[i].step[0];
-        if (i == 0 || f->a != at[i - 1].step[0].a || f->b != at[i - 1].step[0].b)
+        const SynthStep *f = &all[ord[i]].step[0], *prev = i ? &all[ord[i - 1]].step[0] : NULL;
+        if (!prev || f->a != prev->a || f->b != prev->b)
             dsbuf_printf(&b, "%s %s %lld %s %lld.\n", W(lang, W_START), W(lang, W_WITH),
                          (long long)f->a, W(lang, W_AND), (long long)f->b);
-        write_attempt(&b, lang, &at[i], i == 0, p->target);
+        write_attempt(&b, lang, &all[ord[i]], i == 0, p->target);
     }
-    dsbuf_printf(&b, "%s %s: ", W(lang, W_CHECK), at[h].expr);
-    write_steps(&b, &at[h]);
+    const SynthAttempt *hit = &all[ord[h]];
+    dsbuf_printf(&b, "%s %s: ", W(lang, W_CHECK), hit->expr);
+    write_steps(&b, hit);
     dsbuf_printf(&b, ", %s %s ", W(lang, W_IT), W(lang, W_USES));
     write_nums(&b, p);
     dsbuf_printf(&b, " %s %s %s %s %lld.\n", W(lang, W_ONCE), W(lang, W_EACH), W(lang, W_AND),
                  W(lang, W_EQUALS), (long long)p->target);
-    write_conclusion(&b, lang, at[h].expr);
-    write_answer(&b, at[h].expr);
+    write_conclusion(&b, lang, hit->expr);
+    write_answer(&b, hit->expr);
     *n_attempts = h + 1;
-    free(at);
+    free(ord), free(all);
     return b.data;
 }

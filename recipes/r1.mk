@@ -52,7 +52,7 @@ $(R1)/zero.tar: $(TZ)/rl.tar
 	@mkdir -p $(@D)
 	ln -sf ../rl.tar $@
 
-# Cold start: a few hundred long, readable traces — a systematic search in English with a check
+# Cold start: a few hundred readable traces — a careful search in English with a check
 # line before the answer — from problems outside the held-out set.
 $(R1)/coldstart.jsonl: $(TZ)/test.jsonl
 	@mkdir -p $(@D)

@@ -28,7 +28,7 @@ static void usage(void) {
         "corpus    pretraining documents {\"text\"}: arithmetic facts and, from the train split,\n"
         "          R1-template conversations with a search (countdown) or a worked answer\n"
         "          (add/larger) after \"Assistant:\".\n"
-        "sft       cold-start records {\"prompt\",\"completion\"}: a systematic search, a check\n"
+        "sft       cold-start records {\"prompt\",\"completion\"}: a careful search, a check\n"
         "          line and a correct answer, in one language.\n"
         "\n"
         "  --task T            countdown (default) | add | larger\n"
@@ -57,7 +57,7 @@ static void usage(void) {
         "                      yes.\"), half of their lines hits (0)\n"
         "  --facts-frac F      corpus: share of arithmetic-fact documents (0.25)\n"
         "  --max-attempts K    corpus: attempts before a search gives up (16); sft: longest\n"
-        "                      systematic search kept (default: no limit)\n"
+        "                      careful search kept (default: no limit)\n"
         "  --help, --version\n"
         "\n"
         "Counts go to stderr. Exit status: 0 ok, 1 bad input or I/O error, 2 usage error.\n");
