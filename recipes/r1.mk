@@ -54,49 +54,61 @@ $(R1)/zero.tar: $(TZ)/rl.tar
 
 # Cold start: a few hundred readable traces — a careful search in English with a check
 # line before the answer — from problems outside the held-out set.
-$(R1)/coldstart.jsonl: $(TZ)/test.jsonl
+# Settings stamps as in tinyzero.mk: $(TZ)/r1-NAME.args holds TZ_ARGS_r1-NAME.
+$(patsubst %,$(TZ)/r1-%.args,coldstart tune rl rs-problems rs student sample): $(TZ)/%.args: $$(call tz-changed,$$*)
+	$(tz-stamp)
+TZ_ARGS_r1-coldstart = --task countdown $(TZ_NUMS) --n $(R1_COLD) --max-attempts 8 --lang en --seed $(TZ_SEED)
+TZ_ARGS_r1-tune = $(R1_TUNE)
+TZ_ARGS_r1-rl = $(R1_GRPO)
+$(R1)/coldstart.jsonl: $(TZ)/test.jsonl $(TZ)/r1-coldstart.args
 	@mkdir -p $(@D)
-	$(TZ_BIN)/ds-synth sft --task countdown $(TZ_NUMS) --n $(R1_COLD) --max-attempts 8 --lang en \
-	    --seed $(TZ_SEED) --exclude $(TZ)/test.jsonl -o $@
-$(R1)/coldstart.tar: $(TZ)/base.tar $(R1)/coldstart.jsonl
+	$(TZ_BIN)/ds-synth sft $(TZ_ARGS_r1-coldstart) --exclude $(TZ)/test.jsonl -o $@
+$(R1)/coldstart.tar: $(TZ)/base.tar $(R1)/coldstart.jsonl $(TZ)/r1-tune.args
 	$(TZ_BIN)/ds-sft train -m $< --data $(R1)/coldstart.jsonl $(R1_TUNE) -o $@ --metrics $(R1)/coldstart.metrics.jsonl
 
 # Reasoning RL from the cold start, with the language-consistency reward.
-$(R1)/rl.tar: $(R1)/coldstart.tar $(TZ)/train.jsonl $(TZ)/test.jsonl
+$(R1)/rl.tar: $(R1)/coldstart.tar $(TZ)/train.jsonl $(TZ)/test.jsonl $(TZ)/r1-rl.args
 	$(TZ_BIN)/ds-grpo train -m $< --tasks $(TZ)/train.jsonl $(R1_GRPO) -o $@ --metrics $(R1)/rl.jsonl
 
 # Rejection sampling: 4 samples per training problem from the RL model; keep the correct,
 # well-formatted ones whose reasoning is all in one language.
-$(R1)/rs.jsonl: $(R1)/rl.tar $(TZ)/train.jsonl
-	head -n $(R1_RS) $(TZ)/train.jsonl > $@.problems
-	$(TZ_BIN)/ds-distill sample -m $< --task countdown --problems $@.problems --n 4 --temperature 0.6 \
-	    --top-p 0.95 --max-tokens $(R1_MAXTOK) --require-format --seed $(TZ_SEED) \
-	    --threads $(TZ_THREADS) --batch 32 -o $@.all --summary $@.summary.json
-	DS_BIN=$(TZ_BIN) pipelines/rs-filter.sh $@.problems $@.all > $@.tmp
+TZ_ARGS_r1-rs = --n 4 --temperature 0.6 --top-p 0.95 --max-tokens $(R1_MAXTOK) --require-format \
+    --seed $(TZ_SEED) --threads $(TZ_THREADS) --batch 32
+TZ_ARGS_r1-rs-problems = $(R1_RS)
+$(R1)/rs-problems.jsonl: $(TZ)/train.jsonl $(TZ)/r1-rs-problems.args
+	@mkdir -p $(@D)
+	head -n $(R1_RS) $< > $@
+$(R1)/rs.jsonl: $(R1)/rl.tar $(R1)/rs-problems.jsonl $(TZ)/r1-rs.args
+	$(TZ_BIN)/ds-distill sample -m $< --task countdown --problems $(R1)/rs-problems.jsonl \
+	    $(TZ_ARGS_r1-rs) -o $@.all --summary $@.summary.json
+	DS_BIN=$(TZ_BIN) pipelines/rs-filter.sh $(R1)/rs-problems.jsonl $@.all > $@.tmp
 	mv $@.tmp $@
 # R1 retrains the base on the cold-start data plus the rejection-sampled set.
 $(R1)/rs-sft.jsonl: $(R1)/coldstart.jsonl $(R1)/rs.jsonl
 	cat $^ > $@
-$(R1)/rs-sft.tar: $(TZ)/base.tar $(R1)/rs-sft.jsonl
+$(R1)/rs-sft.tar: $(TZ)/base.tar $(R1)/rs-sft.jsonl $(TZ)/r1-tune.args
 	$(TZ_BIN)/ds-sft train -m $< --data $(R1)/rs-sft.jsonl $(R1_TUNE) -o $@ --metrics $(R1)/rs-sft.metrics.jsonl
 
 # The small dense student: pretrained on the same corpus, then either distilled on the
 # reasoner's samples or trained with the same RL directly.
-$(R1)/student-base.tar: $(TZ)/corpus-000000.tar $(R1_STUDENT)
+TZ_ARGS_r1-student = --config $(R1_STUDENT) --seq-len $(TZ_SEQ) --batch 8 --steps $(R1_SSTEPS) --lr 2e-3 \
+    --warmup 50 --eval-every 0 --threads $(TZ_THREADS) --seed $(TZ_SEED)
+$(R1)/student-base.tar: $(TZ)/corpus-000000.tar $(R1_STUDENT) $(TZ)/r1-student.args
 	@mkdir -p $(@D)
-	$(TZ_BIN)/ds-pretrain train --config $(R1_STUDENT) --data $< --tokenizer $(TZ)/tok.json \
-	    --seq-len $(TZ_SEQ) --batch 8 --steps $(R1_SSTEPS) --lr 2e-3 --warmup 50 --eval-every 0 \
-	    --threads $(TZ_THREADS) --seed $(TZ_SEED) -o $@ --metrics $(R1)/student-base.metrics.jsonl
-$(R1)/student-distill.tar: $(R1)/student-base.tar $(R1)/rs-sft.jsonl
+	$(TZ_BIN)/ds-pretrain train $(TZ_ARGS_r1-student) --data $< --tokenizer $(TZ)/tok.json -o $@ \
+	    --metrics $(R1)/student-base.metrics.jsonl
+$(R1)/student-distill.tar: $(R1)/student-base.tar $(R1)/rs-sft.jsonl $(TZ)/r1-tune.args
 	$(TZ_BIN)/ds-distill train -m $< --data $(R1)/rs-sft.jsonl $(R1_TUNE) -o $@ \
 	    --metrics $(R1)/student-distill.metrics.jsonl
-$(R1)/student-rl.tar: $(R1)/student-base.tar $(TZ)/train.jsonl $(TZ)/test.jsonl
+$(R1)/student-rl.tar: $(R1)/student-base.tar $(TZ)/train.jsonl $(TZ)/test.jsonl $(TZ)/r1-rl.args
 	$(TZ_BIN)/ds-grpo train -m $< --tasks $(TZ)/train.jsonl $(R1_GRPO) -o $@ --metrics $(R1)/student-rl.jsonl
 
 # Evaluation of every stage: R1_K samples per held-out problem at R1's sampling settings,
 # graded for accuracy/format and for language consistency.
-$(R1)/%.completions.jsonl: $(R1)/%.tar $(TZ)/test.jsonl
-	$(call tz-sample,$<,$(R1_K),$(R1_MAXTOK))
+TZ_ARGS_r1-sample = --n $(R1_K) --temperature 0.6 --top-p 0.95 --max-tokens $(R1_MAXTOK) \
+    --seed $(TZ_SEED) --threads $(TZ_THREADS) --batch 32
+$(R1)/%.completions.jsonl: $(R1)/%.tar $(TZ)/test.jsonl $(TZ)/r1-sample.args
+	$(call tz-sample,$<,$(TZ_ARGS_r1-sample))
 $(R1)/%.eval.json: $(R1)/%.completions.jsonl
 	$(TZ_BIN)/ds-eval --task countdown --problems $(TZ)/test.jsonl $< --k 1 --summary $@ > /dev/null
 $(R1)/%.lang.json: $(R1)/%.completions.jsonl

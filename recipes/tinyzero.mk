@@ -47,17 +47,33 @@ TZ_THREADS ?= 2
 TZ_LR      ?= 1e-4
 TZ_BIN      = $(CURDIR)/$(BIN)
 
-.PHONY: tinyzero tinyzero-base
+.PHONY: tinyzero tinyzero-base tz-force
 .PRECIOUS: $(TZ)/%.completions.jsonl
 tinyzero: $(TZ)/report.md
 tinyzero-base: $(TZ)/base.eval.json
 
-$(TZ)/test.jsonl: | all
+# Settings stamps: a stage's rule lists $(TZ)/NAME.args, which holds the settings TZ_ARGS_NAME
+# its command uses. A stamp is rewritten when it is missing or holds other settings (compared
+# when make reads the rule, so `make -n` tells the truth too), so make re-runs a stage when its
+# settings change (TZ_LR=..., an edited TZ_CORPUS), as it does when an input file changes.
+# Explicit targets, so that make never takes them for intermediate files; r1.mk adds its own.
+tz-force:
+tz-changed = $(if $(wildcard $(TZ)/$(1).args),$(shell printf '%s\n' '$(TZ_ARGS_$(1))' \
+    | cmp -s - $(TZ)/$(1).args || echo tz-force))
+define tz-stamp
 	@mkdir -p $(@D)
-	$(TZ_BIN)/ds-synth problems --task countdown $(TZ_NUMS) --split test --n $(TZ_TEST) --seed $(TZ_SEED) -o $@
-$(TZ)/train.jsonl: | all
-	@mkdir -p $(@D)
-	$(TZ_BIN)/ds-synth problems --task countdown $(TZ_NUMS) --split train --n $(TZ_TRAIN) --seed $(TZ_SEED) -o $@
+	printf '%s\n' '$(TZ_ARGS_$*)' > $@
+endef
+.SECONDEXPANSION:
+$(patsubst %,$(TZ)/%.args,test train corpus tok base sample rl): $(TZ)/%.args: $$(call tz-changed,$$*)
+	$(tz-stamp)
+
+TZ_ARGS_test  = --task countdown $(TZ_NUMS) --split test --n $(TZ_TEST) --seed $(TZ_SEED)
+TZ_ARGS_train = --task countdown $(TZ_NUMS) --split train --n $(TZ_TRAIN) --seed $(TZ_SEED)
+$(TZ)/test.jsonl: $(TZ)/test.args | all
+	$(TZ_BIN)/ds-synth problems $(TZ_ARGS_test) -o $@
+$(TZ)/train.jsonl: $(TZ)/train.args | all
+	$(TZ_BIN)/ds-synth problems $(TZ_ARGS_train) -o $@
 # Two kinds of search traces. Answers to the prompt mostly guess: 90% say "Guess", try one random
 # combination and, unless it hits, answer it. The rest say "Try" and are careful: every first
 # step in turn, each finished by the last step closest to the target, until one hits (at most 12
@@ -69,31 +85,34 @@ $(TZ)/train.jsonl: | all
 # bilingual (each trace switches language once), so R1-Zero's language mixing is measurable.
 TZ_CORPUS ?= --max-attempts 14 --quit-frac 0.9 --quit-after 1 --heuristic-frac 1 --practice-frac 0.45 \
     --facts-frac 0.15 --check-frac 0.15 --lang mix
-$(TZ)/corpus.jsonl: $(TZ)/test.jsonl
-	$(TZ_BIN)/ds-synth corpus --task countdown $(TZ_NUMS) --n $(TZ_DOCS) $(TZ_CORPUS) \
-	    --seed $(TZ_SEED) --exclude $(TZ)/test.jsonl -o $@
-$(TZ)/tok.json: $(TZ)/corpus.jsonl
-	$(TZ_BIN)/ds-tokenize train --vocab-size $(TZ_VOCAB) --special '<|endoftext|>' --pretokenizer digits \
+TZ_ARGS_corpus = --task countdown $(TZ_NUMS) --n $(TZ_DOCS) $(TZ_CORPUS) --seed $(TZ_SEED)
+$(TZ)/corpus.jsonl: $(TZ)/test.jsonl $(TZ)/corpus.args
+	$(TZ_BIN)/ds-synth corpus $(TZ_ARGS_corpus) --exclude $(TZ)/test.jsonl -o $@
+TZ_ARGS_tok = --vocab-size $(TZ_VOCAB)
+$(TZ)/tok.json: $(TZ)/corpus.jsonl $(TZ)/tok.args
+	$(TZ_BIN)/ds-tokenize train $(TZ_ARGS_tok) --special '<|endoftext|>' --pretokenizer digits \
 	    --field text -o $@ $<
 $(TZ)/corpus-000000.tar: $(TZ)/corpus.jsonl $(TZ)/tok.json
 	$(TZ_BIN)/ds-tokenize encode -t $(TZ)/tok.json --jsonl --field text --eos '<|endoftext|>' \
 	    -o $(TZ)/corpus $(TZ)/corpus.jsonl
-$(TZ)/base.tar: $(TZ)/corpus-000000.tar $(TZ_MODEL)
-	$(TZ_BIN)/ds-pretrain train --config $(TZ_MODEL) --data $(TZ)/corpus-000000.tar --tokenizer $(TZ)/tok.json \
-	    --seq-len $(TZ_SEQ) --batch $(TZ_BATCH) --steps $(TZ_STEPS) --lr 2e-3 --warmup 50 --eval-every 0 \
-	    --threads $(TZ_THREADS) --seed $(TZ_SEED) -o $@ --metrics $(TZ)/pretrain.jsonl
+TZ_ARGS_base = --config $(TZ_MODEL) --seq-len $(TZ_SEQ) --batch $(TZ_BATCH) --steps $(TZ_STEPS) \
+    --lr 2e-3 --warmup 50 --eval-every 0 --threads $(TZ_THREADS) --seed $(TZ_SEED)
+$(TZ)/base.tar: $(TZ)/corpus-000000.tar $(TZ_MODEL) $(TZ)/base.args
+	$(TZ_BIN)/ds-pretrain train $(TZ_ARGS_base) --data $(TZ)/corpus-000000.tar --tokenizer $(TZ)/tok.json \
+	    -o $@ --metrics $(TZ)/pretrain.jsonl
 
 # Evaluation: R1's sampling (temperature 0.6, top-p 0.95), TZ_K samples per held-out problem; the
 # completions are kept for the report (attempts per answer).
-# $(call tz-sample,MODEL,K,MAXTOK): K samples per held-out problem into $@ (r1.mk uses it too).
+# $(call tz-sample,MODEL,ARGS): samples of the held-out problems into $@ (r1.mk uses it too).
 define tz-sample
 	$(TZ_BIN)/ds-eval prompts --task countdown --problems $(TZ)/test.jsonl --template r1 \
-	  | $(TZ_BIN)/ds-infer generate -m $(1) --n $(2) --temperature 0.6 --top-p 0.95 \
-	      --max-tokens $(3) --seed $(TZ_SEED) --threads $(TZ_THREADS) --batch 32 > $@.tmp
+	  | $(TZ_BIN)/ds-infer generate -m $(1) $(2) > $@.tmp
 	mv $@.tmp $@
 endef
-$(TZ)/%.completions.jsonl: $(TZ)/%.tar $(TZ)/test.jsonl
-	$(call tz-sample,$<,$(TZ_K),$(TZ_MAXTOK))
+TZ_ARGS_sample = --n $(TZ_K) --temperature 0.6 --top-p 0.95 --max-tokens $(TZ_MAXTOK) --seed $(TZ_SEED) \
+    --threads $(TZ_THREADS) --batch 32
+$(TZ)/%.completions.jsonl: $(TZ)/%.tar $(TZ)/test.jsonl $(TZ)/sample.args
+	$(call tz-sample,$<,$(TZ_ARGS_sample))
 $(TZ)/%.eval.json: $(TZ)/%.completions.jsonl
 	$(TZ_BIN)/ds-eval --task countdown --problems $(TZ)/test.jsonl $< --k 1,4,16,32 \
 	    --summary $@ > $(TZ)/$*.scores.jsonl
@@ -104,9 +123,10 @@ $(TZ)/%.eval.json: $(TZ)/%.completions.jsonl
 TZ_GRPO = --eval $(TZ)/test.jsonl --eval-every 10 --eval-samples 2 --prompts-per-step $(TZ_P) \
     --group-size $(TZ_G) --temperature 1 --lr $(TZ_LR) --warmup 10 --beta 0.001 --epsilon 0.2 \
     --loss-agg token-mean --batch 32 --micro-batch 8 --seed $(TZ_SEED) --threads $(TZ_THREADS)
-$(TZ)/rl.tar: $(TZ)/base.tar $(TZ)/train.jsonl $(TZ)/test.jsonl
-	$(TZ_BIN)/ds-grpo train -m $(TZ)/base.tar --tasks $(TZ)/train.jsonl $(TZ_GRPO) \
-	    --max-tokens $(TZ_MAXTOK) --steps $(TZ_RL) -o $@ --metrics $(TZ)/rl.jsonl
+TZ_ARGS_rl = $(TZ_GRPO) --max-tokens $(TZ_MAXTOK) --steps $(TZ_RL)
+$(TZ)/rl.tar: $(TZ)/base.tar $(TZ)/train.jsonl $(TZ)/test.jsonl $(TZ)/rl.args
+	$(TZ_BIN)/ds-grpo train -m $(TZ)/base.tar --tasks $(TZ)/train.jsonl $(TZ_ARGS_rl) -o $@ \
+	    --metrics $(TZ)/rl.jsonl
 
 $(TZ)/report.md: $(TZ)/base.eval.json $(TZ)/rl.eval.json $(TZ)/rl.tar
 	pipelines/plot-grpo.sh $(TZ)/rl.jsonl $(TZ)/rl.png "R1-Zero on Countdown (GRPO)"

@@ -23,6 +23,12 @@ load helpers
     [ "$status" -eq 0 ]
     refute_output --partial "ds-pretrain"
     refute_output --partial "ds-grpo"
+    # a changed setting re-runs the stages that use it, and only those
+    run make -C "$ROOT" --no-print-directory -n tinyzero FAST=1 SANITIZE=$san TZ="$d" TZ_LR=3e-4
+    assert_output --partial "ds-grpo train -m $d/base.tar"
+    assert_output --partial "--lr 3e-4"
+    refute_output --partial "ds-pretrain"
+    refute_output --partial "ds-synth"
     # a changed input re-runs what depends on it, and only that
     touch "$d/rl.tar"
     run make -C "$ROOT" --no-print-directory -n tinyzero FAST=1 SANITIZE=$san TZ="$d"
@@ -57,6 +63,12 @@ load helpers
     # stages re-run only when their inputs change
     run make -C "$ROOT" --no-print-directory -n r1 FAST=1 SANITIZE=$san TZ="$d"
     refute_output --partial "ds-"
+    # or their settings: more rejection-sampled problems
+    run make -C "$ROOT" --no-print-directory -n r1 FAST=1 SANITIZE=$san TZ="$d" R1_RS=20
+    assert_output --partial "head -n 20"
+    assert_output --partial "ds-distill sample -m $d/r1/rl.tar"
+    refute_output --partial "ds-grpo"
+    refute_output --partial "ds-pretrain"
     touch "$d/r1/coldstart.jsonl"
     run make -C "$ROOT" --no-print-directory -n r1 FAST=1 SANITIZE=$san TZ="$d"
     assert_output --partial "ds-sft train -m $d/base.tar --data $d/r1/coldstart.jsonl"
