@@ -118,11 +118,13 @@ $(TZ)/%.eval.json: $(TZ)/%.completions.jsonl
 	    --summary $@ > $(TZ)/$*.scores.jsonl
 	@pipelines/tinyzero-check.sh $@
 
-# R1-Zero: GRPO straight from the base with TinyZero's reward (1 / 0.1 / 0). TZ_GRPO is shared
-# with r1.mk's RL stages, which add their own length, steps and reward weights.
+# R1-Zero: GRPO straight from the base with TinyZero's reward (1 / 0.1 / 0). Answers cut at the
+# token limit are left out of the loss (DAPO's overlong filtering): a search that runs long is
+# not punished as if it had been wrong, so that RL can favour searching over guessing. TZ_GRPO
+# is shared with r1.mk's RL stages, which add their own length, steps and reward weights.
 TZ_GRPO = --eval $(TZ)/test.jsonl --eval-every 10 --eval-samples 2 --prompts-per-step $(TZ_P) \
     --group-size $(TZ_G) --temperature 1 --lr $(TZ_LR) --warmup 10 --beta 0.001 --epsilon 0.2 \
-    --loss-agg token-mean --batch 32 --micro-batch 8 --seed $(TZ_SEED) --threads $(TZ_THREADS)
+    --loss-agg token-mean --overlong mask --batch 32 --micro-batch 8 --seed $(TZ_SEED) --threads $(TZ_THREADS)
 TZ_ARGS_rl = $(TZ_GRPO) --max-tokens $(TZ_MAXTOK) --steps $(TZ_RL)
 $(TZ)/rl.tar: $(TZ)/base.tar $(TZ)/train.jsonl $(TZ)/test.jsonl $(TZ)/rl.args
 	$(TZ_BIN)/ds-grpo train -m $(TZ)/base.tar --tasks $(TZ)/train.jsonl $(TZ_ARGS_rl) -o $@ \
