@@ -18,7 +18,6 @@ enum {
     W_TO,
     W_GET,
     W_TRY,
-    W_GUESS,
     W_ANOTHER,
     W_VS,
     W_NO,
@@ -54,7 +53,6 @@ static const char *const vocab[W_COUNT][2] = {
     [W_TO] = {"to", "чтобы"},
     [W_GET] = {"get", "получить"},
     [W_TRY] = {"Try", "Пробую"},
-    [W_GUESS] = {"Guess", "Угадаю"},
     [W_ANOTHER] = {"another", "другое"},
     [W_VS] = {"vs", "против"},
     [W_NO] = {"no", "нет"},
@@ -207,13 +205,11 @@ static void write_intro(DsBuf *b, SynthLang l, const SynthCountdown *p) {
     dsbuf_printf(b, " %s %s %lld.\n", W(l, W_TO), W(l, W_GET), (long long)p->target);
 }
 
-// "Try [another:] STEPS vs T, no." or "... vs T, yes, it works" ("Guess" in a guessing search).
-// The target is written next to the result before the verdict, so that the check compares two
-// adjacent numbers instead of looking the target up at the start of the text (a small base did
-// not learn that lookup).
-static void write_attempt(DsBuf *b, SynthLang l, const SynthAttempt *a, int first, int guess,
-                          int64_t target) {
-    dsbuf_printf(b, first ? "%s " : "%s %s: ", W(l, guess ? W_GUESS : W_TRY), W(l, W_ANOTHER));
+// "Try [another:] STEPS vs T, no." or "... vs T, yes, it works." The target is written next to
+// the result before the verdict, so that the check compares two adjacent numbers instead of
+// looking the target up at the start of the text (a small base did not learn that lookup).
+static void write_attempt(DsBuf *b, SynthLang l, const SynthAttempt *a, int first, int64_t target) {
+    dsbuf_printf(b, first ? "%s " : "%s %s: ", W(l, W_TRY), W(l, W_ANOTHER));
     write_steps(b, a);
     dsbuf_printf(b, " %s %lld, ", W(l, W_VS), (long long)target);
     if (a->value == target)
@@ -288,13 +284,11 @@ char *synth_search_text(const SynthCountdown *p, const SynthOpts *o, Rng *r, int
         return NULL;
     }
     int *ord = ds_malloc((size_t)n * sizeof *ord), *shown = ds_malloc((size_t)n * sizeof *shown);
-    // The attempt budget: an impatient search guesses (and says so: "Guess ...") and quits after
-    // 1..quit_after attempts; one that goes on is careful (the heuristic order) with probability
-    // heuristic_frac. Either way the first attempt that hits ends the search, so a hit is always
-    // recognised as one.
+    // The attempt budget: an impatient search guesses and quits after 1..quit_after attempts;
+    // one that goes on is careful (the heuristic order) with probability heuristic_frac. Either
+    // way the first attempt that hits ends the search, so a hit is always recognised as one.
     int budget = o->max_attempts, m = 0, ok = 0, careful = 0;
-    int guess = rng_uniform(r) < o->quit_frac;
-    if (guess)
+    if (rng_uniform(r) < o->quit_frac)
         budget = 1 + (int)rng_below(r, (uint64_t)DS_MIN(o->quit_after, o->max_attempts));
     else
         careful = rng_uniform(r) < o->heuristic_frac;
@@ -316,7 +310,7 @@ char *synth_search_text(const SynthCountdown *p, const SynthOpts *o, Rng *r, int
     dsbuf_printf(&b, " <think> ");
     write_intro(&b, l0, p);
     for (int i = 0; i < m; i++)
-        write_attempt(&b, i + 1 >= sw ? l1 : l0, &at[shown[i]], i == 0, guess, p->target);
+        write_attempt(&b, i + 1 >= sw ? l1 : l0, &at[shown[i]], i == 0, p->target);
     const SynthAttempt *fin = &at[shown[m - 1]];
     if (!ok) { // the closest attempt shown (first on ties)
         int64_t best = -1;
@@ -399,7 +393,7 @@ char *synth_sft_text(const SynthCountdown *p, SynthLang lang, int max_attempts, 
         if (!prev || f->a != prev->a || f->b != prev->b)
             dsbuf_printf(&b, "%s %s %lld %s %lld.\n", W(lang, W_START), W(lang, W_WITH),
                          (long long)f->a, W(lang, W_AND), (long long)f->b);
-        write_attempt(&b, lang, &all[ord[i]], i == 0, 0, p->target);
+        write_attempt(&b, lang, &all[ord[i]], i == 0, p->target);
     }
     const SynthAttempt *hit = &all[ord[h]];
     dsbuf_printf(&b, "%s %s: ", W(lang, W_CHECK), hit->expr);

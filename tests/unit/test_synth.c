@@ -277,9 +277,7 @@ static int check_search(T *t, const char *comp, int64_t target, CorpusCtx *c) {
         const char *eq = NULL; // the attempt's value follows its last " = "
         for (const char *q = s; q < eol; q++)
             if (strncmp(q, " = ", 3) == 0) eq = q;
-        int word = strncmp(s, "Try", 3) == 0 || strncmp(s, "Пробую", strlen("Пробую")) == 0 ||
-                   strncmp(s, "Guess", 5) == 0 || strncmp(s, "Угадаю", strlen("Угадаю")) == 0;
-        if (eq && word) {
+        if (eq && (strncmp(s, "Try", 3) == 0 || strncmp(s, "Пробую", strlen("Пробую")) == 0)) {
             lines++;
             if (strtoll(eq + 3, NULL, 10) == target) {
                 CHECKF(t, hit_line == 0, "a search goes on after a hit: %s", comp);
@@ -425,8 +423,8 @@ static void max_attempts_controls_difficulty(T *t) {
     CHECKF(t, prev > 0.95, "with 32 attempts %g correct", prev);
 }
 
-// Impatient searches guess, say so, and quit after 1..quit_after attempts unless one hits first;
-// the patient ones search on, so quitting lowers the share that reach the target.
+// Impatient searches quit after 1..quit_after attempts unless one hits first; the patient ones
+// search on, so quitting lowers the share that reach the target.
 static void quit_frac_shortens_searches(T *t) {
     double share[2];
     for (int q = 0; q <= 1; q++) {
@@ -437,11 +435,6 @@ static void quit_frac_shortens_searches(T *t) {
         char *buf = generate(OUT_CORPUS, &o, &st, &len);
         CHECK(t, buf && st.search == 1500);
         if (q) CHECKF(t, st.attempts <= 2 * st.search, "%ld attempts", st.attempts);
-        long guesses = 0; // documents whose search says "Guess" (in JSON, lines end with \n)
-        for (const char *s = buf; (s = strstr(s, "Assistant: <think> ")); s++)
-            guesses += strncmp(strstr(s, "\\n") + 2, "Guess ", 6) == 0;
-        CHECKF(t, guesses == (q ? st.search : 0), "%ld guessing searches of %ld", guesses,
-               st.search);
         share[q] = (double)st.correct / (double)st.search;
         free(buf);
     }
