@@ -51,13 +51,17 @@ stable() { jq -c 'del(.time, .rollout_s, .update_s, .rollout_tokens_per_s)' "$1"
     ds-infer generate -m "$t/rl.tar" --max-tokens 4 < "$BATS_FILE_TMPDIR/tasks.jsonl" | jq -e .completion > /dev/null
 }
 
-@test "grpo: stopped at step 2 and resumed equals an uninterrupted run" {
+@test "grpo: stopped at step 2 and resumed, or finished at 2 and extended, equals an uninterrupted run" {
     local t="$BATS_TEST_TMPDIR"
     grpo --steps 4 -o "$t/full.tar" --metrics "$t/full.jsonl"
     grpo --steps 4 -o "$t/part.tar" --metrics "$t/a.jsonl" --stop-at 2
     grpo --steps 4 -o "$t/part.tar" --metrics "$t/b.jsonl" --resume "$t/part.tar"
     diff <(stable "$t/full.jsonl") <(cat "$t/a.jsonl" "$t/b.jsonl" > "$t/ab.jsonl"; stable "$t/ab.jsonl")
     cmp "$t/full.tar" "$t/part.tar"
+    # a finished 2-step run extended to 4 steps is the 4-step run
+    grpo --steps 2 -o "$t/short.tar" --metrics /dev/null
+    grpo --steps 4 -o "$t/short.tar" --metrics /dev/null --resume "$t/short.tar"
+    cmp "$t/full.tar" "$t/short.tar"
 }
 
 @test "grpo: --beta 0 needs no reference; token-mean with 2 inner epochs moves the ratio" {
@@ -82,4 +86,8 @@ stable() { jq -c 'del(.time, .rollout_s, .update_s, .rollout_tokens_per_s)' "$1"
     run grpo --steps 3 --lr 1e-3 --resume "$t/p.tar" -o "$t/p.tar" --metrics /dev/null
     [ "$status" -eq 1 ]
     assert_output --partial "'lr' differs"
+    grpo --steps 2 -o "$t/q.tar" --metrics /dev/null
+    run grpo --steps 1 --resume "$t/q.tar" -o "$t/q.tar" --metrics /dev/null
+    [ "$status" -eq 1 ]
+    assert_output --partial "'steps' differs"
 }

@@ -34,7 +34,8 @@ static void usage(void) {
            "  --lr X [1e-5]  --warmup N [0]  --weight-decay X [0]  --clip X [1]  --steps N [100]\n"
            "  --micro-batch N [8]  sequences per training forward;  --batch N [32]  rollout slots\n"
            "  --metrics FILE [-]  --ckpt-every N [0]  --seed N [1]  --threads N  --stop-at N\n"
-           "SIGINT/SIGTERM write a checkpoint and exit 0; --resume continues exactly.\n");
+           "SIGINT/SIGTERM write a checkpoint and exit 0; --resume continues exactly (with a larger\n"
+           "--steps it extends a finished run, as if it had been started with that many).\n");
 }
 
 static volatile sig_atomic_t stop_flag;
@@ -198,7 +199,11 @@ int main(int argc, char **argv) {
         json_t *prev = json_object_get(ck.state, "run");
         const char *k;
         json_t *v;
+        // Every setting must match, except that a longer --steps extends the run: the schedule
+        // (warm-up, then constant) and each step's randomness do not depend on the step count.
+        long done = (long)json_integer_value(json_object_get(ck.state, "step"));
         json_object_foreach(record, k, v) {
+            if (strcmp(k, "steps") == 0 && json_integer_value(v) >= done) continue;
             if (!json_equal(v, json_object_get(prev, k)))
                 cli_fail(PROG, "%s: cannot resume exactly: '%s' differs from the interrupted run", resume, k);
         }
