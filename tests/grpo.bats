@@ -58,10 +58,13 @@ stable() { jq -c 'del(.time, .rollout_s, .update_s, .rollout_tokens_per_s)' "$1"
     grpo --steps 4 -o "$t/part.tar" --metrics "$t/b.jsonl" --resume "$t/part.tar"
     diff <(stable "$t/full.jsonl") <(cat "$t/a.jsonl" "$t/b.jsonl" > "$t/ab.jsonl"; stable "$t/ab.jsonl")
     cmp "$t/full.tar" "$t/part.tar"
-    # a finished 2-step run extended to 4 steps is the 4-step run
-    grpo --steps 2 -o "$t/short.tar" --metrics /dev/null
-    grpo --steps 4 -o "$t/short.tar" --metrics /dev/null --resume "$t/short.tar"
-    cmp "$t/full.tar" "$t/short.tar"
+    # a finished 2-step run extended to 4 steps is the 4-step run (the final evaluation of the
+    # 2-step run changes nothing)
+    local ev=(--eval "$BATS_FILE_TMPDIR/tasks.jsonl" --eval-every 3 --eval-samples 1)
+    grpo --steps 4 "${ev[@]}" -o "$t/long.tar" --metrics /dev/null
+    grpo --steps 2 "${ev[@]}" -o "$t/short.tar" --metrics /dev/null
+    grpo --steps 4 "${ev[@]}" -o "$t/short.tar" --metrics /dev/null --resume "$t/short.tar"
+    cmp "$t/long.tar" "$t/short.tar"
 }
 
 @test "grpo: --beta 0 needs no reference; token-mean with 2 inner epochs moves the ratio" {
