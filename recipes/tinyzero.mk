@@ -30,7 +30,7 @@ else
   TZ_STEPS ?= 1000
   TZ_TEST  ?= 100
   TZ_K     ?= 32
-  TZ_RL    ?= 80
+  TZ_RL    ?= 50
   TZ_P     ?= 8
   TZ_G     ?= 8
   TZ_VOCAB ?= 1024
