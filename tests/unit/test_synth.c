@@ -464,9 +464,7 @@ static void careful_search_is_complete(T *t) {
             long long starts[12][3];
             int lines = 0;
             for (const char *l = strstr(s, "\nTry"); l; l = strstr(l + 1, "\nTry")) {
-                const char *st = strchr(l, ':') && strchr(l, ':') < strchr(l + 1, '\n')
-                                     ? strchr(l, ':') + 2
-                                     : l + 5;
+                const char *st = strncmp(l, "\nTry another: ", 14) == 0 ? l + 14 : l + 5;
                 long long a, b, v1, x, y, v, tg;
                 char op1, op;
                 if (sscanf(st, "%lld %c %lld = %lld, %lld %c %lld = %lld vs %lld", &a, &op1, &b, &v1,
