@@ -128,8 +128,9 @@ int synth_reachable(const SynthCountdown *p);
 // malloc'd): attempts drawn from r, stopping at the first attempt that reaches the target, or
 // giving up with the closest equation after o->max_attempts attempts. With probability
 // o->quit_frac the search guesses (random order) and quits after 1..o->quit_after attempts;
-// otherwise it is careful with probability o->heuristic_frac: every way to start, each finished
-// by the last step closest to the target.
+// otherwise it is careful with probability o->heuristic_frac: every way to start in the
+// systematic order, each finished by the last step closest to the target, with a "Start with A
+// and B." line whenever the first pair changes (as in the cold-start traces).
 // *correct says which; *n_attempts counts the attempts.
 // NULL when no attempt reaches the target (such problems are not used).
 char *synth_search_text(const SynthCountdown *p, const SynthOpts *o, Rng *r, int *correct,

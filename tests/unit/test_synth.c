@@ -461,6 +461,8 @@ static void careful_search_is_complete(T *t) {
             char *s = synth_search_text(&p, &o, &r, &ok, &n_att);
             if (!s) continue;
             searches++, attempts += n_att;
+            CHECKF(t, !strstr(s, "\nStart with ") == !careful, "start lines (careful %d): %s",
+                   careful, s);
             long long starts[12][3];
             int lines = 0;
             for (const char *l = strstr(s, "\nTry"); l; l = strstr(l + 1, "\nTry")) {
