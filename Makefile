@@ -112,4 +112,4 @@ smoke: deps
 clean:
 	rm -rf build build-asan bin bin-asan
 
--include $(shell find build build-asan -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -67,6 +67,9 @@ typedef struct SynthOpts {
     double heuristic_frac; // corpus (countdown): share of the searches that do not quit early
                            // which try attempts by the closest-last-step heuristic
     double practice_frac; // corpus (countdown): share of searches written without the prompt
+    int random_starts;    // corpus (countdown): careful searches take the starts in a random
+                          // order, without "Start with" lines (set for practice searches)
+    int practice_random;  // corpus (countdown): practice searches take random_starts
     double check_frac;    // corpus (countdown): share of documents that are check drills
     double facts_frac; // corpus: share of documents that are arithmetic facts
     int max_attempts;  // corpus: attempts before a search gives up; sft: longest trace kept
@@ -130,7 +133,8 @@ int synth_reachable(const SynthCountdown *p);
 // o->quit_frac the search guesses (random order) and quits after 1..o->quit_after attempts;
 // otherwise it is careful with probability o->heuristic_frac: every way to start in the
 // systematic order, each finished by the last step closest to the target, with a "Start with A
-// and B." line whenever the first pair changes (as in the cold-start traces).
+// and B." line whenever the first pair changes (as in the cold-start traces); with
+// o->random_starts the starts come in a random order, without those lines.
 // *correct says which; *n_attempts counts the attempts.
 // NULL when no attempt reaches the target (such problems are not used).
 char *synth_search_text(const SynthCountdown *p, const SynthOpts *o, Rng *r, int *correct,

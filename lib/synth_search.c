@@ -261,11 +261,11 @@ static int64_t distance(const SynthAttempt *a, int64_t target) {
 
 // The attempts a search tries, in order, into ord; returns how many. A guessing search tries all
 // of them in a random order (r). A careful one follows the weak heuristic of working forward:
-// every way to start (the steps before the last) in the systematic order of synth_attempts, each
-// finished by the last step that lands closest to the target (the first such on ties). That
-// covers every start, so a careful search always reaches a reachable target, for 3 numbers
-// within 12 attempts. The fixed order is what a small model can follow: in a random order it
-// lost track of the starts it had tried and repeated them (31% of a trained model's attempts).
+// every way to start (the steps before the last), each finished by the last step that lands
+// closest to the target (the first such on ties). That covers every start, so a careful search
+// always reaches a reachable target, for 3 numbers within 12 attempts. Without r the starts come
+// in the systematic order of synth_attempts: that is what a small model can follow (in a random
+// order it lost track of the starts it had tried, and 31% of its attempts repeated one).
 static int attempt_order(const SynthAttempt *at, int n, int64_t target, int careful, Rng *r,
                          int *ord) {
     int m = 0;
@@ -278,7 +278,7 @@ static int attempt_order(const SynthAttempt *at, int n, int64_t target, int care
         else if (distance(&at[i], target) < distance(&at[ord[g]], target))
             ord[g] = i;
     }
-    if (!careful) shuffle(ord, m, r);
+    if (r) shuffle(ord, m, r);
     return m;
 }
 
@@ -302,7 +302,8 @@ char *synth_search_text(const SynthCountdown *p, const SynthOpts *o, Rng *r, int
         budget = 1 + (int)rng_below(r, (uint64_t)DS_MIN(o->quit_after, o->max_attempts));
     else
         careful = rng_uniform(r) < o->heuristic_frac;
-    n = attempt_order(at, n, p->target, careful, r, ord);
+    n = attempt_order(at, n, p->target, careful, careful && !o->random_starts ? NULL : r, ord);
+    int start_lines = careful && !o->random_starts;
     for (int i = 0; i < n && m < budget && !ok; i++) {
         shown[m++] = ord[i];
         ok = at[ord[i]].value == p->target;
@@ -321,7 +322,7 @@ char *synth_search_text(const SynthCountdown *p, const SynthOpts *o, Rng *r, int
     write_intro(&b, l0, p);
     for (int i = 0; i < m; i++) {
         SynthLang li = i + 1 >= sw ? l1 : l0;
-        if (careful) write_start(&b, li, &at[shown[i]], i ? &at[shown[i - 1]] : NULL);
+        if (start_lines) write_start(&b, li, &at[shown[i]], i ? &at[shown[i - 1]] : NULL);
         write_attempt(&b, li, &at[shown[i]], i == 0, p->target);
     }
     const SynthAttempt *fin = &at[shown[m - 1]];

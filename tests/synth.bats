@@ -25,6 +25,18 @@ teardown() { rm -rf "$TMP"; }
 @test "synth: careful searches try each first step once with its closest last step, and always hit" {
     unit synth careful_search_is_complete
 }
+@test "ds-synth: careful answers start with 'Start with'; --practice-order random drops that line from practice only" {
+    ds-synth corpus --n 400 --quit-frac 0 --heuristic-frac 1 --practice-frac 0.5 --facts-frac 0 \
+        --practice-order random --seed 3 -o "$TMP/c.jsonl"
+    # answers follow the prompt; practice searches open the text with " <think>"
+    answers=$(jq -r 'select(.text | contains("Assistant:")) | .text | contains("\nStart with ")' "$TMP/c.jsonl" | sort | uniq -c)
+    practice=$(jq -r 'select(.text | startswith(" <think>")) | .text | contains("\nStart with ")' "$TMP/c.jsonl" | sort | uniq -c)
+    [[ "$answers" =~ ^\ *[0-9]+\ true$ ]] || { echo "answers: $answers"; false; }
+    [[ "$practice" =~ ^\ *[0-9]+\ false$ ]] || { echo "practice: $practice"; false; }
+    run ds-synth corpus --practice-order sideways
+    assert_failure 2
+    assert_output --partial "fixed or random"
+}
 @test "synth: sft traces are correct, formatted, one script, with a check line" { unit synth sft_traces; }
 @test "synth: add/larger problems grade 1 under the math grader; corpus uses train pairs" { unit synth add_and_larger; }
 @test "synth: option errors, unusable ranges fail, exclusion files name the line" { unit synth option_errors; }

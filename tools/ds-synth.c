@@ -53,6 +53,8 @@ static void usage(void) {
         "                      target (0.5); the rest try attempts in random order\n"
         "  --practice-frac F   corpus (countdown): share of searches written without the\n"
         "                      prompt and never quitting early (0)\n"
+        "  --practice-order O  corpus (countdown): fixed (default) | random: the order in which\n"
+        "                      careful practice searches take the first steps\n"
         "  --check-frac F      corpus (countdown): share of check drills (\"17 + 2 = 19 vs 19,\n"
         "                      yes.\"), half of their lines hits (0)\n"
         "  --facts-frac F      corpus: share of arithmetic-fact documents (0.25)\n"
@@ -81,6 +83,7 @@ enum {
     OPT_QUIT_AFTER,
     OPT_HEURISTIC,
     OPT_PRACTICE,
+    OPT_PRACTICE_ORDER,
     OPT_CHECK,
     OPT_FACTS,
     OPT_ATTEMPTS,
@@ -116,6 +119,7 @@ static void parse_args(int argc, char **argv, Args *a) {
                                          {"quit-frac", required_argument, 0, OPT_QUIT},
                                          {"quit-after", required_argument, 0, OPT_QUIT_AFTER},
                                          {"heuristic-frac", required_argument, 0, OPT_HEURISTIC},
+                                         {"practice-order", required_argument, 0, OPT_PRACTICE_ORDER},
                                          {"practice-frac", required_argument, 0, OPT_PRACTICE},
                                          {"check-frac", required_argument, 0, OPT_CHECK},
                                          {"facts-frac", required_argument, 0, OPT_FACTS},
@@ -181,6 +185,11 @@ static void parse_args(int argc, char **argv, Args *a) {
         case OPT_QUIT: a->o.quit_frac = cli_double(prog, "--quit-frac", optarg, 0, 1); break;
         case OPT_HEURISTIC:
             a->o.heuristic_frac = cli_double(prog, "--heuristic-frac", optarg, 0, 1);
+            break;
+        case OPT_PRACTICE_ORDER:
+            if (strcmp(optarg, "fixed") && strcmp(optarg, "random"))
+                cli_usage_error(prog, "--practice-order: want fixed or random, got '%s'", optarg);
+            a->o.practice_random = strcmp(optarg, "random") == 0;
             break;
         case OPT_CHECK: a->o.check_frac = cli_double(prog, "--check-frac", optarg, 0, 1); break;
         case OPT_PRACTICE:

@@ -446,11 +446,15 @@ static void quit_frac_shortens_searches(T *t) {
 // A careful search tries every first step at most once, each finished by the last step closest
 // to the target, so it reaches every reachable target within 12 attempts (3 numbers), and in
 // fewer attempts than a search in random order.
+// Modes: 0 guessing, 1 careful in the fixed order (with "Start with" lines), 2 careful with the
+// starts in a random order (practice searches under --practice-order random).
 static void careful_search_is_complete(T *t) {
-    double mean[2] = {0, 0};
-    for (int careful = 0; careful <= 1; careful++) {
+    double mean[3] = {0, 0, 0};
+    for (int mode = 0; mode <= 2; mode++) {
+        int careful = mode > 0;
         SynthOpts o = opts(6, 0);
         o.quit_frac = 0, o.heuristic_frac = careful, o.max_attempts = 14;
+        o.random_starts = mode == 2;
         Rng r;
         rng_seed(&r, 17);
         long searches = 0, attempts = 0;
@@ -461,8 +465,8 @@ static void careful_search_is_complete(T *t) {
             char *s = synth_search_text(&p, &o, &r, &ok, &n_att);
             if (!s) continue;
             searches++, attempts += n_att;
-            CHECKF(t, !strstr(s, "\nStart with ") == !careful, "start lines (careful %d): %s",
-                   careful, s);
+            CHECKF(t, !strstr(s, "\nStart with ") == (mode != 1), "start lines (mode %d): %s", mode,
+                   s);
             long long starts[12][3];
             int lines = 0;
             for (const char *l = strstr(s, "\nTry"); l; l = strstr(l + 1, "\nTry")) {
@@ -492,9 +496,11 @@ static void careful_search_is_complete(T *t) {
             if (careful) CHECKF(t, ok && n_att <= 12, "careful search: %d attempts, ok %d", n_att, ok);
             free(s);
         }
-        mean[careful] = (double)attempts / (double)searches;
+        mean[mode] = (double)attempts / (double)searches;
     }
-    CHECKF(t, mean[1] < 0.5 * mean[0], "mean attempts: %g careful, %g random", mean[1], mean[0]);
+    for (int mode = 1; mode <= 2; mode++)
+        CHECKF(t, mean[mode] < 0.5 * mean[0], "mean attempts: %g careful (mode %d), %g guessing",
+               mean[mode], mode, mean[0]);
 }
 
 typedef struct SftCtx {
