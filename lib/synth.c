@@ -172,6 +172,7 @@ void synth_opts_default(SynthOpts *o) {
     o->quit_frac = 0.1;
     o->quit_after = 4;
     o->heuristic_frac = 0.5;
+    o->practice_random = -1;
     o->facts_frac = 0.25;
     o->max_attempts = 16;
 }

@@ -68,8 +68,8 @@ typedef struct SynthOpts {
                            // which try attempts by the closest-last-step heuristic
     double practice_frac; // corpus (countdown): share of searches written without the prompt
     int random_starts;    // corpus (countdown): careful searches take the starts in a random
-                          // order, without "Start with" lines (set for practice searches)
-    int practice_random;  // corpus (countdown): practice searches take random_starts
+                          // order, without "Start with" lines
+    int practice_random;  // corpus (countdown): random_starts for practice searches (-1: same)
     double check_frac;    // corpus (countdown): share of documents that are check drills
     double facts_frac; // corpus: share of documents that are arithmetic facts
     int max_attempts;  // corpus: attempts before a search gives up; sft: longest trace kept

@@ -75,19 +75,18 @@ $(TZ)/test.jsonl: $(TZ)/test.args | all
 $(TZ)/train.jsonl: $(TZ)/train.args | all
 	$(TZ_BIN)/ds-synth problems $(TZ_ARGS_train) -o $@
 # Two kinds of search traces. Answers to the prompt mostly guess: 80% try one random combination
-# and, unless it hits, give up with it. The rest are careful: every first step in the fixed
-# order ("Start with A and B."), each finished by the last step closest to the target, until one
-# hits (at most 12 attempts for 3 numbers). So whether to search is decided by the answer's
-# first word ("Try" guesses, "Start" searches), one choice that RL can shift. Practice searches
-# (45% of the traces, without the prompt) are careful too, but take the first steps in a random
-# order, so every attempt copies its numbers from the problem line: they teach the copying, the
-# arithmetic, the heuristic and the check at length. Every trace stops at its first hit, and
-# check drills (15% of the documents) practise the verdict "= 19 vs 19, yes". So the base can
-# search but, when asked, mostly guesses: pass@1 starts low while pass@k is high, and careful
-# persistence is what RL can teach. The reasoning words are bilingual (each trace switches
-# language once), so R1-Zero's language mixing is measurable.
-TZ_CORPUS ?= --max-attempts 14 --quit-frac 0.8 --quit-after 1 --heuristic-frac 1 --practice-frac 0.45 \
-    --practice-order random --facts-frac 0.15 --check-frac 0.15 --lang mix
+# and, unless it hits, give up with it. The rest are careful: every first step once, in a random
+# order, each finished by the last step closest to the target, until one hits (at most 12
+# attempts for 3 numbers). Practice searches (45% of the traces, without the prompt) are always
+# careful: they teach the copying of the numbers, the arithmetic, the heuristic and the check at
+# length. (Careful searches in the fixed order are easier to keep track of, but a base trained on
+# them copied the numbers far worse; recipes/TINYZERO.md.) Every trace stops at its first hit,
+# and check drills (15% of the documents) practise the verdict "= 19 vs 19, yes". So the base
+# can search but, when asked, mostly guesses: pass@1 starts low while pass@k is high, and
+# careful persistence is what RL can teach. The reasoning words are bilingual (each trace
+# switches language once), so R1-Zero's language mixing is measurable.
+TZ_CORPUS ?= --max-attempts 14 --quit-frac 0.8 --quit-after 1 --heuristic-frac 1 --careful-order random \
+    --practice-frac 0.45 --facts-frac 0.15 --check-frac 0.15 --lang mix
 TZ_ARGS_corpus = --task countdown $(TZ_NUMS) --n $(TZ_DOCS) $(TZ_CORPUS) --seed $(TZ_SEED)
 $(TZ)/corpus.jsonl: $(TZ)/test.jsonl $(TZ)/corpus.args
 	$(TZ_BIN)/ds-synth corpus $(TZ_ARGS_corpus) --exclude $(TZ)/test.jsonl -o $@

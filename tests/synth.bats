@@ -25,7 +25,7 @@ teardown() { rm -rf "$TMP"; }
 @test "synth: careful searches try each first step once with its closest last step, and always hit" {
     unit synth careful_search_is_complete
 }
-@test "ds-synth: careful answers start with 'Start with'; --practice-order random drops that line from practice only" {
+@test "ds-synth: careful answers start with 'Start with'; --practice-order random drops that line from practice, --careful-order random from all" {
     ds-synth corpus --n 400 --quit-frac 0 --heuristic-frac 1 --practice-frac 0.5 --facts-frac 0 \
         --practice-order random --seed 3 -o "$TMP/c.jsonl"
     # answers follow the prompt; practice searches open the text with " <think>"
@@ -33,6 +33,10 @@ teardown() { rm -rf "$TMP"; }
     practice=$(jq -r 'select(.text | startswith(" <think>")) | .text | contains("\nStart with ")' "$TMP/c.jsonl" | sort | uniq -c)
     [[ "$answers" =~ ^\ *[0-9]+\ true$ ]] || { echo "answers: $answers"; false; }
     [[ "$practice" =~ ^\ *[0-9]+\ false$ ]] || { echo "practice: $practice"; false; }
+    ds-synth corpus --n 100 --quit-frac 0 --heuristic-frac 1 --careful-order random --seed 3 \
+        -o "$TMP/r.jsonl"
+    run grep -c 'Start with' "$TMP/r.jsonl"
+    assert_output 0
     run ds-synth corpus --practice-order sideways
     assert_failure 2
     assert_output --partial "fixed or random"

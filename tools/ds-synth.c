@@ -53,8 +53,11 @@ static void usage(void) {
         "                      target (0.5); the rest try attempts in random order\n"
         "  --practice-frac F   corpus (countdown): share of searches written without the\n"
         "                      prompt and never quitting early (0)\n"
-        "  --practice-order O  corpus (countdown): fixed (default) | random: the order in which\n"
-        "                      careful practice searches take the first steps\n"
+        "  --careful-order O   corpus (countdown): fixed (default; a \"Start with A and B.\" line\n"
+        "                      when the pair changes) | random: the order in which careful\n"
+        "                      searches take the first steps\n"
+        "  --practice-order O  corpus (countdown): the same for practice searches (default:\n"
+        "                      as --careful-order)\n"
         "  --check-frac F      corpus (countdown): share of check drills (\"17 + 2 = 19 vs 19,\n"
         "                      yes.\"), half of their lines hits (0)\n"
         "  --facts-frac F      corpus: share of arithmetic-fact documents (0.25)\n"
@@ -84,6 +87,7 @@ enum {
     OPT_HEURISTIC,
     OPT_PRACTICE,
     OPT_PRACTICE_ORDER,
+    OPT_CAREFUL_ORDER,
     OPT_CHECK,
     OPT_FACTS,
     OPT_ATTEMPTS,
@@ -98,6 +102,13 @@ typedef struct Args {
     const char *exclude[MAX_EXCLUDE];
     int n_exclude, have_num_range, have_attempts;
 } Args;
+
+// "fixed" or "random" for --careful-order / --practice-order: 1 for random.
+static int parse_order(const char *opt, const char *v) {
+    if (strcmp(v, "fixed") && strcmp(v, "random"))
+        cli_usage_error(prog, "%s: want fixed or random, got '%s'", opt, v);
+    return strcmp(v, "random") == 0;
+}
 
 static void parse_args(int argc, char **argv, Args *a) {
     static const struct option opts[] = {{"help", no_argument, 0, OPT_HELP},
@@ -120,6 +131,7 @@ static void parse_args(int argc, char **argv, Args *a) {
                                          {"quit-after", required_argument, 0, OPT_QUIT_AFTER},
                                          {"heuristic-frac", required_argument, 0, OPT_HEURISTIC},
                                          {"practice-order", required_argument, 0, OPT_PRACTICE_ORDER},
+                                         {"careful-order", required_argument, 0, OPT_CAREFUL_ORDER},
                                          {"practice-frac", required_argument, 0, OPT_PRACTICE},
                                          {"check-frac", required_argument, 0, OPT_CHECK},
                                          {"facts-frac", required_argument, 0, OPT_FACTS},
@@ -186,11 +198,8 @@ static void parse_args(int argc, char **argv, Args *a) {
         case OPT_HEURISTIC:
             a->o.heuristic_frac = cli_double(prog, "--heuristic-frac", optarg, 0, 1);
             break;
-        case OPT_PRACTICE_ORDER:
-            if (strcmp(optarg, "fixed") && strcmp(optarg, "random"))
-                cli_usage_error(prog, "--practice-order: want fixed or random, got '%s'", optarg);
-            a->o.practice_random = strcmp(optarg, "random") == 0;
-            break;
+        case OPT_PRACTICE_ORDER: a->o.practice_random = parse_order("--practice-order", optarg); break;
+        case OPT_CAREFUL_ORDER: a->o.random_starts = parse_order("--careful-order", optarg); break;
         case OPT_CHECK: a->o.check_frac = cli_double(prog, "--check-frac", optarg, 0, 1); break;
         case OPT_PRACTICE:
             a->o.practice_frac = cli_double(prog, "--practice-frac", optarg, 0, 1);
