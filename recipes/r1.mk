@@ -17,6 +17,7 @@ ifeq ($(FAST),1)
   R1_COLD    ?= 48
   R1_SFT     ?= 12
   R1_RL      ?= 3
+  R1_P       ?= 4
   R1_RS      ?= 16
   R1_STUDENT ?= recipes/student-tiny.json
   R1_SSTEPS  ?= 30
@@ -25,6 +26,7 @@ else
   R1_COLD    ?= 400
   R1_SFT     ?= 150
   R1_RL      ?= 40
+  R1_P       ?= 8
   R1_RS      ?= 400
   R1_STUDENT ?= recipes/r1-student.json
   R1_SSTEPS  ?= 600
@@ -35,7 +37,7 @@ R1_SEQ  ?= 640
 R1_MAXTOK ?= 400
 # R1-Zero's reward plus R1's language-consistency reward: the share of reasoning words in the
 # prompt's language (English, Latin script), summed with accuracy as in the paper.
-R1_GRPO  = $(TZ_GRPO) --max-tokens $(R1_MAXTOK) --steps $(R1_RL) --w-lang 1 --lang-script latin
+R1_GRPO  = $(call tz-grpo,$(R1_P)) --max-tokens $(R1_MAXTOK) --steps $(R1_RL) --w-lang 1 --lang-script latin
 R1_TUNE  = --template r1 --seq-len $(R1_SEQ) --batch 8 --steps $(R1_SFT) --lr 5e-4 --warmup 10 \
     --eval-every 0 --seed $(TZ_SEED) --threads $(TZ_THREADS)
 R1_STAGES = base zero coldstart rl rs-sft student-base student-distill student-rl
