@@ -50,14 +50,16 @@ static int next_train_problem(const SynthOpts *o, uint64_t *c, SynthCountdown *p
 
 // A countdown search document: the rendered prompt followed by the search, or (with probability
 // practice_frac) a practice search: the search alone, never quitting early, with its own order
-// of starts when practice_random says so. Practice searches teach the arithmetic, the copying and the
-// check at length; the prompted ones set the answering habit.
+// of starts when practice_random says so. Practice searches teach the arithmetic, the copying
+// and the check at length; the prompted ones set the answering habit.
 static int countdown_doc(const SynthOpts *o, Rng *r, uint64_t *c, FILE *out, SynthStats *st,
                          DsErr *e) {
     SynthOpts po = *o;
     int practice = rng_uniform(r) < o->practice_frac;
-    if (practice) po.quit_frac = 0;
-    if (practice && o->practice_random >= 0) po.random_starts = o->practice_random;
+    if (practice) {
+        po.quit_frac = 0;
+        if (o->practice_random >= 0) po.random_starts = o->practice_random;
+    }
     for (long tries = 0; tries < MAX_REJECTS; tries++) {
         SynthCountdown p;
         if (next_train_problem(o, c, &p, st, e) != DS_OK) return DS_ERR;

@@ -302,8 +302,9 @@ char *synth_search_text(const SynthCountdown *p, const SynthOpts *o, Rng *r, int
         budget = 1 + (int)rng_below(r, (uint64_t)DS_MIN(o->quit_after, o->max_attempts));
     else
         careful = rng_uniform(r) < o->heuristic_frac;
-    n = attempt_order(at, n, p->target, careful, careful && !o->random_starts ? NULL : r, ord);
+    // A careful search in the fixed order draws nothing and names each new pair.
     int start_lines = careful && !o->random_starts;
+    n = attempt_order(at, n, p->target, careful, start_lines ? NULL : r, ord);
     for (int i = 0; i < n && m < budget && !ok; i++) {
         shown[m++] = ord[i];
         ok = at[ord[i]].value == p->target;
