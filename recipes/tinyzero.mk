@@ -125,7 +125,8 @@ $(TZ)/%.eval.json: $(TZ)/%.completions.jsonl
 # R1-Zero: GRPO straight from the base with TinyZero's reward (1 / 0.1 / 0). Answers cut at the
 # token limit are left out of the loss (DAPO's overlong filtering): a search that runs long is
 # not punished as if it had been wrong, so that RL can favour searching over guessing. 16 prompts
-# per step: with 8 the held-out pass@1 ended at 11%, with 16 at 22.7% (1000-step base; results/tinyzero.md).
+# per step: with 8 the held-out pass@1 ended at 11%, with 16 at 22.7% (both on the 1000-step
+# base; results/tinyzero.md).
 # $(call tz-grpo,PROMPTS) is shared with r1.mk's RL stages, which add their own length, steps
 # and reward weights.
 tz-grpo = --eval $(TZ)/test.jsonl --eval-every 10 --eval-samples 2 --prompts-per-step $(1) \
