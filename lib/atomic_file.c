@@ -1,11 +1,108 @@
-// atomic_file.c — temp file + rename for every output.
+// atomic_file.c — temp file + rename for regular outputs, direct writes for everything else.
 #include "atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+// Follows a chain of symlinks to the name that a write should replace. A dangling link resolves to
+// its (missing) target, so the rename creates the target and the link keeps pointing at it.
+static int resolve_links(const char *path, char **out, DsErr *e) {
+    char *cur = ds_strdup(path);
+    for (int hops = 0;; hops++) {
+        struct stat st;
+        if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode)) break;
+        if (hops == 40) {
+            free(cur);
+            return ds_errf(e, "%s: too many levels of symbolic links", path);
+        }
+        char target[PATH_MAX];
+        ssize_t n = readlink(cur, target, sizeof target - 1);
+        if (n < 0 || (size_t)n >= sizeof target - 1) {
+            int err = n < 0 ? errno : ENAMETOOLONG;
+            free(cur);
+            return ds_errf(e, "%s: cannot read link: %s", path, strerror(err));
+        }
+        target[n] = 0;
+        if (target[0] == '/') {
+            free(cur);
+            cur = ds_strdup(target);
+        } else { // relative to the folder that holds the link
+            const char *slash = strrchr(cur, '/');
+            size_t dir = slash ? (size_t)(slash - cur) + 1 : 0;
+            char *next = ds_malloc(dir + (size_t)n + 1);
+            memcpy(next, cur, dir);
+            memcpy(next + dir, target, (size_t)n + 1);
+            free(cur);
+            cur = next;
+        }
+    }
+    *out = cur;
+    return DS_OK;
+}
+
+// The folder part of path ("." when it has none), for the directory fsync and the stale-temp scan.
+static char *dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return ds_strdup(".");
+    if (slash == path) return ds_strdup("/");
+    size_t n = (size_t)(slash - path);
+    char *d = ds_malloc(n + 1);
+    memcpy(d, path, n);
+    d[n] = 0;
+    return d;
+}
+
+// Temp names are "NAME.tmp.PID.XXXXXX": a run killed mid-write leaves one behind, and the next run
+// that writes NAME removes those whose process no longer exists. A live process's temp (another run
+// writing the same output right now) is left alone.
+static void remove_stale_temps(const char *path) {
+    char *dir = dir_of(path);
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t blen = strlen(base);
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            const char *n = de->d_name;
+            if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp.", 5) != 0) continue;
+            char *end;
+            long pid = strtol(n + blen + 5, &end, 10);
+            if (end == n + blen + 5 || *end != '.' || strlen(end + 1) != 6 || pid <= 0) continue;
+            if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+            size_t dl = strlen(dir), nl = strlen(n);
+            char *full = ds_malloc(dl + nl + 2);
+            memcpy(full, dir, dl);
+            full[dl] = '/';
+            memcpy(full + dl + 1, n, nl + 1);
+            unlink(full);
+            free(full);
+        }
+        closedir(d);
+    }
+    free(dir);
+}
+
+// Writes straight into a device, FIFO or other non-regular file: renaming over it would replace it.
+static int open_direct(AtomicFile *a, const char *path, DsErr *e) {
+    int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return ds_errf(e, "%s: cannot open: %s", path, strerror(errno));
+    a->f = fdopen(fd, "wb");
+    if (!a->f) {
+        int err = errno;
+        close(fd);
+        return ds_errf(e, "%s: cannot open: %s", path, strerror(err));
+    }
+    a->direct = ds_strdup(path);
+    return DS_OK;
+}
 
 int atomic_open(AtomicFile *a, const char *path, DsErr *e) {
     memset(a, 0, sizeof *a);
@@ -13,12 +110,21 @@ int atomic_open(AtomicFile *a, const char *path, DsErr *e) {
         a->f = stdout;
         return DS_OK;
     }
-    size_t n = strlen(path);
-    a->path = ds_strdup(path);
-    a->tmp = ds_malloc(n + 16);
-    // The temp name starts with the target's name so a leftover is easy to attribute, and ends in
-    // a random suffix so two runs never share one.
-    snprintf(a->tmp, n + 16, "%s.tmp.XXXXXX", path);
+    char *target;
+    if (resolve_links(path, &target, e)) return DS_ERR;
+    struct stat st;
+    if (stat(target, &st) == 0 && !S_ISREG(st.st_mode)) {
+        free(target);
+        if (S_ISDIR(st.st_mode)) return ds_errf(e, "%s: is a directory", path);
+        return open_direct(a, path, e);
+    }
+    remove_stale_temps(target);
+    size_t n = strlen(target) + 48;
+    a->path = target;
+    a->tmp = ds_malloc(n);
+    // The temp name starts with the target's name so a leftover is easy to attribute, carries the
+    // writer's pid so a later run can tell a dead writer's leftover, and ends in a random suffix.
+    snprintf(a->tmp, n, "%s.tmp.%ld.XXXXXX", target, (long)getpid());
     int fd = mkstemp(a->tmp);
     if (fd < 0) {
         int err = errno;
@@ -30,21 +136,39 @@ int atomic_open(AtomicFile *a, const char *path, DsErr *e) {
     // mkstemp creates 0600; outputs get the usual permissions (0666 less the umask).
     mode_t mask = umask(0);
     umask(mask);
-    fchmod(fd, 0666 & ~mask);
+    if (fchmod(fd, 0666 & ~mask) != 0) { /* keep 0600: still a valid output */
+    }
     a->f = fdopen(fd, "wb");
     if (!a->f) {
+        int err = errno;
         close(fd);
         atomic_abort(a);
-        return ds_errf(e, "%s: cannot open: %s", path, strerror(errno));
+        return ds_errf(e, "%s: cannot open: %s", path, strerror(err));
     }
     return DS_OK;
 }
 
+// After the rename the folder entry must reach the disk too, or a crash can bring back the old file.
+static void fsync_dir(const char *path) {
+    char *dir = dir_of(path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd); // some filesystems refuse fsync on folders; the rename itself has succeeded
+        close(fd);
+    }
+    free(dir);
+}
+
 int atomic_commit(AtomicFile *a, DsErr *e) {
     if (!a->path) {
+        const char *name = a->direct ? a->direct : "<stdout>";
         int bad = fflush(a->f) != 0 || ferror(a->f);
+        int err = errno;
+        if (a->direct) bad |= fclose(a->f) != 0;
+        if (bad) ds_errf(e, "%s: write error: %s", name, strerror(err));
+        free(a->direct);
         memset(a, 0, sizeof *a);
-        return bad ? ds_errf(e, "<stdout>: write error") : DS_OK;
+        return bad ? DS_ERR : DS_OK;
     }
     int bad = fflush(a->f) != 0 || ferror(a->f) || fsync(fileno(a->f)) != 0;
     int err = errno;
@@ -64,6 +188,7 @@ int atomic_commit(AtomicFile *a, DsErr *e) {
         if (e) *e = tmp;
         return DS_ERR;
     }
+    fsync_dir(a->path);
     free(a->path);
     free(a->tmp);
     memset(a, 0, sizeof *a);
@@ -75,5 +200,6 @@ void atomic_abort(AtomicFile *a) {
     if (a->tmp) unlink(a->tmp);
     free(a->path);
     free(a->tmp);
+    free(a->direct);
     memset(a, 0, sizeof *a);
 }

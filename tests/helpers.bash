@@ -8,8 +8,11 @@ ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
 DS_BIN="${DS_BIN:-$ROOT/bin}"
 DATA="${DS_DATA:-$ROOT/../shared/data}"
 PATH="$DS_BIN:$PATH"
-export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
-export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+# A sanitizer finding exits 86, never 1: `[ "$status" -eq 1 ]` (a handled error) cannot pass on a
+# memory error or undefined behaviour. LeakSanitizer reports through ASan's exit code.
+DS_SANITIZER_EXIT=86
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=$DS_SANITIZER_EXIT}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=$DS_SANITIZER_EXIT}"
 
 # unit PROGRAM CASE...: runs C unit-test cases from bin/tests/test_PROGRAM and shows their output
 # when they fail.
