@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include "countdown.h"
 
 // ---------------------------------------------------------------------------------------------
@@ -93,28 +96,23 @@ double grade_format(const char *s, size_t len) {
 // ---------------------------------------------------------------------------------------------
 // Language consistency.
 
-enum { SC_NONE = -1, SC_MARK = -2, SC_OTHER = 4 }; // 0..3 are LangScript values
-
-static int script_of(long c) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')) return LANG_LATIN;
-    if (c < 0xC0) return SC_NONE;
-    if ((c <= 0x24F && c != 0xD7 && c != 0xF7) || (c >= 0x1E00 && c <= 0x1EFF)) return LANG_LATIN;
-    if (c >= 0x300 && c <= 0x36F) return SC_MARK; // combining accents continue a word
-    if ((c >= 0x370 && c <= 0x3FF && c != 0x37E && c != 0x387) || (c >= 0x1F00 && c <= 0x1FFF))
-        return LANG_GREEK;
-    if ((c >= 0x400 && c <= 0x52F) || (c >= 0x2DE0 && c <= 0x2DFF) || (c >= 0xA640 && c <= 0xA69F))
-        return LANG_CYRILLIC;
-    if ((c >= 0x3040 && c <= 0x30FF && c != 0x30FB) || (c >= 0x3400 && c <= 0x4DBF) ||
-        (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7AF) ||
-        (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x20000 && c <= 0x2FFFF))
-        return LANG_CJK;
-    // Letters of other scripts count as words that are not in the target script.
-    if ((c >= 0x531 && c <= 0x587) || (c >= 0x5D0 && c <= 0x5EA) || (c >= 0x620 && c <= 0x64A) ||
-        (c >= 0x671 && c <= 0x6D3) || (c >= 0x900 && c <= 0x97F) || (c >= 0xE01 && c <= 0xE30) ||
-        (c >= 0x10A0 && c <= 0x10FF))
-        return SC_OTHER;
-    return SC_NONE;
-}
+// Script properties come from PCRE2's Unicode tables (\p{Latin} and friends match by Script
+// Extensions, so the Japanese prolonged sound mark counts as kana): nothing here lists code points
+// but the one block below. A word is a letter followed by letters and combining marks of the same
+// script; each Han, kana, Hangul or Bopomofo character is a word of its own (written without
+// spaces); every other letter, of any of Unicode's scripts or of none (mathematical letters are
+// script Common), starts a word in no target script, so it can only lower the score.
+//
+// Halfwidth and Fullwidth Forms (U+FF00..U+FFEF) are presentation variants kept for old encodings:
+// fullwidth Latin or halfwidth katakana are no language's ordinary text, so they count as a miss for
+// every target rather than as the script they imitate.
+#define COMPAT "(?![\\x{FF00}-\\x{FFEF}])"
+#define WORD(S) COMPAT "\\p{" S "}(?:" COMPAT "[\\p{" S "}\\p{M}])*"
+#define CJK_CLASS "[\\p{Han}\\p{Hiragana}\\p{Katakana}\\p{Hangul}\\p{Bopomofo}]"
+static const char LANG_PATTERN[] =
+    "(" WORD("Latin") ")|(" WORD("Cyrillic") ")|(" WORD("Greek") ")|(" COMPAT CJK_CLASS "\\p{M}*)"
+    "|((?:(?!" COMPAT "[\\p{Latin}\\p{Cyrillic}\\p{Greek}]|" COMPAT CJK_CLASS ")\\p{L}\\p{M}*)+)";
+enum { LANG_GROUPS = 5 }; // one capture group per LangScript value, then "any other letters"
 
 // The chain of thought: inside <think>...</think>; from <think> to the end when it never closes;
 // up to </think> when the opening tag was in the prompt; else everything.
@@ -124,24 +122,41 @@ static void chain_of_thought(const char *s, size_t len, const char **a, const ch
     *a = from, *b = c ? c : end;
 }
 
+int grade_lang_words(const char *s, size_t len, long words[5]) {
+    for (int i = 0; i < LANG_GROUPS; i++) words[i] = 0;
+    int err;
+    PCRE2_SIZE off;
+    // Invalid UTF-8 is allowed in the subject: malformed bytes are simply never part of a word.
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)LANG_PATTERN, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &err, &off, NULL);
+    DS_CHECK(re != NULL); // a constant pattern: failure is a bug (or a PCRE2 built without Unicode)
+    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); // without JIT support the interpreter runs instead
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    size_t at = 0;
+    int rc = 0;
+    while (at < len) {
+        rc = pcre2_match(re, (PCRE2_SPTR)s, len, at, 0, md, NULL);
+        if (rc < 0) break;
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        for (int g = 1; g <= LANG_GROUPS; g++)
+            if (g < rc && ov[2 * g] != PCRE2_UNSET) {
+                words[g - 1]++;
+                break;
+            }
+        at = ov[1] > at ? ov[1] : at + 1; // every alternative consumes a letter; be safe anyway
+    }
+    pcre2_match_data_free(md);
+    pcre2_code_free(re);
+    return rc < 0 && rc != PCRE2_ERROR_NOMATCH ? DS_ERR : DS_OK;
+}
+
 double grade_lang(const char *s, size_t len, LangScript script) {
     const char *a, *b;
     chain_of_thought(s, len, &a, &b);
-    long words[5] = {0};
-    int cur = SC_NONE; // script of the word being read
-    for (const char *p = a; p < b;) {
-        long cp;
-        p += utf8_next((const unsigned char *)p, (size_t)(b - p), &cp);
-        int sc = cp < 0 ? SC_NONE : script_of(cp);
-        if (sc == SC_MARK) continue;
-        if (sc != cur && cur != SC_NONE) words[cur]++;
-        cur = sc;
-        // CJK is written without spaces: each character counts as one word.
-        if (sc == LANG_CJK) words[LANG_CJK]++, cur = SC_NONE;
-    }
-    if (cur != SC_NONE) words[cur]++;
+    long words[5];
+    if (grade_lang_words(a, (size_t)(b - a), words) != DS_OK) return 0;
     long all = 0;
-    for (int i = 0; i < 5; i++) all += words[i];
+    for (int i = 0; i < LANG_GROUPS; i++) all += words[i];
     return all ? (double)words[script] / (double)all : 1.0;
 }
 

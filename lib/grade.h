@@ -40,8 +40,13 @@ void grade(const Problem *p, const GradeOpts *o, const char *completion, size_t 
 double grade_format(const char *completion, size_t len);
 
 // The fraction of the chain of thought's words (inside <think>...</think>, or the whole completion
-// without tags) written in the target script: words are runs of letters of one script (each CJK
-// character is a word); digits, symbols and punctuation are not words. 1 when there are no words.
+// without tags) written in the target script. Every letter counts: a word is a run of letters (and
+// combining marks) of one script by Unicode's Script property (each Han, kana, Hangul or Bopomofo
+// character is a word); a word in any other script, or in none, is a miss. Digits, symbols and
+// punctuation are not words. 1 when there are no words.
 double grade_lang(const char *completion, size_t len, LangScript script);
+// The word counts behind grade_lang over all of s[0..len) (no <think> handling): words[0..3] by
+// LangScript, words[4] the words in any other script. DS_ERR only if the matcher itself fails.
+int grade_lang_words(const char *s, size_t len, long words[5]);
 
 #endif

@@ -183,3 +183,14 @@ EOF
     assert_output --partial "A conversation between User and Assistant."
     assert_output --partial "put your final answer within \\boxed{}. Assistant:"
 }
+
+@test "lang: reasoning in any other script is a miss (every Unicode letter counted)" { unit grade lang_every_script; }
+
+@test "ds-eval --task lang: a Tamil chain of thought scores 0 for latin and for cjk" {
+    printf '{"id":"1","prompt":"x","answer":"1"}\n' > "$BATS_TEST_TMPDIR/p.jsonl"
+    printf '{"id":"1","sample":0,"completion":"<think>நாம் எண்களைச் சேர்த்து</think> <answer>1</answer>","n_tokens":1}\n' > "$BATS_TEST_TMPDIR/c.jsonl"
+    for s in latin cjk; do
+        ds-eval --task lang --lang-script $s --problems "$BATS_TEST_TMPDIR/p.jsonl" "$BATS_TEST_TMPDIR/c.jsonl" > "$BATS_TEST_TMPDIR/o.jsonl"
+        [ "$(jq -r .score "$BATS_TEST_TMPDIR/o.jsonl")" = 0 ]
+    done
+}

@@ -1,4 +1,7 @@
 // test_grade.c — graders (countdown, gsm8k, math, format, lang), pass@k, task prompts.
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include <stdint.h>
 
 #include "countdown.h"
@@ -406,6 +409,75 @@ static void lang_consistency(T *t) {
     CHECK(t, grade_lang(s, strlen(s), LANG_LATIN) == 0.5);
 }
 
+// Reasoning in a script the target is not must lower the score, whatever the script: the review's
+// cases, each a miss for Latin and for CJK unless it is that script.
+static void lang_every_script(T *t) {
+    struct {
+        const char *text;
+        double latin, cjk;
+    } cases[] = {
+        {"நாம் எண்களைச் சேர்த்து", 0, 0},          // Tamil (vowel signs are marks inside words)
+        {"আমরা সংখ্যা যোগ করি", 0, 0},               // Bengali
+        {"\xe1\x84\x92\xe1\x85\xa1\xe1\x86\xab", 0, 1}, // Hangul jamo, the decomposed syllable 한
+        {"ｆｕｌｌｗｉｄｔｈ ｔｅｘｔ", 0, 0},         // fullwidth Latin: a presentation form
+        {"ｶﾀｶﾅ", 0, 0},                              // halfwidth katakana: a presentation form
+        {"𝐛𝐨𝐥𝐝 𝑖𝑡𝑎𝑙𝑖𝑐", 0, 0},                      // mathematical letters (script Common)
+        {"ሰላም ዓለም", 0, 0},                          // Ethiopic
+        {"ᚠᚢᚦᚨᚱ", 0, 0},                              // Runic
+        {"カタカナー", 0, 1},                         // the prolonged sound mark is kana (scx)
+        {"think in English", 1, 0},
+    };
+    for (size_t i = 0; i < DS_ARRAY_LEN(cases); i++) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "<think>%s</think> <answer>1</answer>", cases[i].text);
+        double l = grade_lang(buf, strlen(buf), LANG_LATIN), c = grade_lang(buf, strlen(buf), LANG_CJK);
+        if (l != cases[i].latin || c != cases[i].cjk)
+            fprintf(stderr, "case %zu (%s): latin %g cjk %g\n", i, cases[i].text, l, c);
+        CHECK(t, l == cases[i].latin && c == cases[i].cjk);
+    }
+    // Every letter of Unicode, each as a word of its own: each is counted exactly once, and for
+    // its script's target only, so no letter is ignored and none scores for another script.
+    int err;
+    PCRE2_SIZE off;
+    const char *klass[5] = {"^\\p{Latin}$", "^\\p{Cyrillic}$", "^\\p{Greek}$",
+                            "^[\\p{Han}\\p{Hiragana}\\p{Katakana}\\p{Hangul}\\p{Bopomofo}]$", "^\\p{L}$"};
+    pcre2_code *re[5];
+    for (int k = 0; k < 5; k++)
+        re[k] = pcre2_compile((PCRE2_SPTR)klass[k], PCRE2_ZERO_TERMINATED, PCRE2_UTF, &err, &off, NULL);
+    pcre2_match_data *md = pcre2_match_data_create(4, NULL);
+    DsBuf text = {0};
+    long want[5] = {0}, letters = 0;
+    for (uint32_t cp = 1; cp <= 0x10FFFF; cp++) {
+        if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+        char u[4];
+        size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+        if (n == 1) u[0] = (char)cp;
+        else {
+            for (size_t j = n - 1; j > 0; j--) u[j] = (char)(0x80 | ((cp >> (6 * (n - 1 - j))) & 0x3F));
+            u[0] = (char)((0xF00 >> n) | (cp >> (6 * (n - 1))));
+        }
+        if (pcre2_match(re[4], (PCRE2_SPTR)u, n, 0, 0, md, NULL) < 0) continue;
+        letters++;
+        int k = 4;
+        if (!(cp >= 0xFF00 && cp <= 0xFFEF))
+            for (k = 0; k < 4; k++)
+                if (pcre2_match(re[k], (PCRE2_SPTR)u, n, 0, 0, md, NULL) >= 0) break;
+        want[k]++;
+        dsbuf_append(&text, u, n);
+        dsbuf_append(&text, " ", 1);
+    }
+    long got[5];
+    CHECK(t, grade_lang_words(text.data, text.len, got) == DS_OK);
+    for (int k = 0; k < 5; k++) {
+        if (got[k] != want[k]) fprintf(stderr, "class %d: %ld words, %ld letters\n", k, got[k], want[k]);
+        CHECK(t, got[k] == want[k]);
+    }
+    CHECK(t, letters > 100000 && want[0] > 1000 && want[3] > 90000 && want[4] > 10000);
+    dsbuf_free(&text);
+    pcre2_match_data_free(md);
+    for (int k = 0; k < 5; k++) pcre2_code_free(re[k]);
+}
+
 static void format_reward(T *t) {
     const char *ok[] = {"<think>x</think><answer>y</answer>",
                         "\n <think>\nsteps\n</think>\n<answer>\n42\n</answer>\n"};
@@ -542,5 +614,5 @@ static void task_records_and_prompts(T *t) {
 
 UNIT_MAIN(CASE(countdown_rules), CASE(countdown_evaluator), CASE(countdown_solver_tinyzero),
           CASE(gsm8k_self_and_changed), CASE(gsm8k_extraction), CASE(math_normalisation),
-          CASE(math_answer_modes), CASE(math500_self), CASE(passk_cases), CASE(lang_consistency),
+          CASE(math_answer_modes), CASE(math500_self), CASE(passk_cases), CASE(lang_consistency), CASE(lang_every_script),
           CASE(format_reward), CASE(arbitrary_bytes), CASE(task_records_and_prompts))
