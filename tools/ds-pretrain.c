@@ -7,6 +7,7 @@
 
 #include "checkpoint.h"
 #include "cli.h"
+#include "gguf.h"
 #include "jsonl.h"
 #include "sha256.h"
 #include "tokenizer.h"
@@ -18,6 +19,8 @@ static void usage(void) {
     printf("Usage: ds-pretrain train --config CONFIG.json --data SHARDS -o CKPT.tar [options]\n"
            "       ds-pretrain train --resume CKPT.tar --data SHARDS -o CKPT.tar [same options]\n"
            "       ds-pretrain export CKPT.tar DIR     config.json + model.safetensors + tokenizer.json\n"
+           "       ds-pretrain export --gguf [--dtype f16|bf16|f32] [--eos ID] CKPT.tar FILE.gguf\n"
+           "                                           one GGUF file for llama.cpp (MTP layers left out)\n"
            "       ds-pretrain import DIR -o CKPT.tar\n"
            "       ds-pretrain info CONFIG.json|CKPT    parameter counts (total, active per token)\n"
            "\n"
@@ -158,7 +161,39 @@ static int cmd_info(int argc, char **argv) {
     return EXIT_OK;
 }
 
+// export --gguf [--dtype T] [--eos ID] CKPT.tar FILE.gguf: one file for llama.cpp.
+static int cmd_export_gguf(int argc, char **argv) {
+    GgufExport o = {.type = GGUF_F16, .bos_id = -1, .eos_id = -1};
+    const char *in = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--gguf")) continue;
+        if (!strcmp(argv[i], "--dtype") && i + 1 < argc) {
+            if (gguf_type_from_name(argv[++i], &o.type)) cli_usage_error(PROG, "--dtype: f32, f16 or bf16");
+        } else if (!strcmp(argv[i], "--eos") && i + 1 < argc) {
+            o.eos_id = (int)cli_long(PROG, "--eos", argv[++i], 0, INT32_MAX);
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            cli_usage_error(PROG, "export --gguf: unknown option '%s'", argv[i]);
+        } else if (!in) in = argv[i];
+        else if (!out) out = argv[i];
+        else cli_usage_error(PROG, "export --gguf: expected CKPT.tar FILE.gguf");
+    }
+    if (!out) cli_usage_error(PROG, "export --gguf: expected CKPT.tar FILE.gguf");
+    DsErr e;
+    Checkpoint ck;
+    if (ckpt_open(&ck, in, &e)) cli_fail_err(PROG, &e);
+    Model_f32 m;
+    model_init_f32(&m, &ck.cfg, 0, 1);
+    size_t tl;
+    const char *tok = ckpt_tokenizer_json(&ck, &tl);
+    if (ckpt_load_weights(&ck, &m, &e) || gguf_export(&m, tok, tl, &o, out, &e)) cli_fail_err(PROG, &e);
+    model_free_f32(&m);
+    ckpt_close(&ck);
+    return EXIT_OK;
+}
+
 static int cmd_export(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--gguf")) return cmd_export_gguf(argc, argv);
     if (argc != 3) cli_usage_error(PROG, "export: expected CKPT.tar DIR");
     DsErr e;
     Checkpoint ck;
