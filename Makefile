@@ -48,10 +48,30 @@ UNITS     := $(UNIT_SRC:tests/unit/%.c=$(BIN)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES   := $(BENCH_SRC:bench/%.c=$(BIN)/bench/%)
 
+# The CUDA backend (lib/cuda/*.cu) builds when nvcc is found, so every machine with the toolkit
+# keeps it compiling; CUDA=0 leaves it out, and sanitizer builds leave it out (ASan and the CUDA
+# runtime's address reservations do not mix). Nothing here needs a GPU: tests/cuda/test_cuda exits
+# 77 (skipped) without one. CUDA_ARCH: sm_90a code (Hopper's FP8 and wgmma) plus PTX for older GPUs.
+NVCC ?= $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr/local/cuda/bin/nvcc))
+ifeq ($(SANITIZE),1)
+  CUDA ?= 0
+else
+  CUDA ?= $(if $(NVCC),1,0)
+endif
+ifeq ($(CUDA),1)
+  CUDA_HOME   ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+  CUDA_ARCH   ?= -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_80,code=compute_80
+  NVFLAGS     := -O2 -std=c++17 $(CUDA_ARCH) -Ilib -Xcompiler -Wall,-Wextra,-Werror -MMD -MP
+  CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+  CU_OBJ      := $(patsubst %.cu,$(BUILD)/%.o,$(wildcard lib/cuda/*.cu))
+  LIBDS_CUDA  := $(BUILD)/libds_cuda.a
+  CUDA_TESTS  := $(BIN)/tests/test_cuda $(BIN)/bench/cuda_gemm_ceiling
+endif
+
 VERSION := $(shell git describe --always --dirty --tags 2>/dev/null || echo unknown)
 
-.PHONY: all lib test check deps clean smoke grpo-learn
-all: $(TOOLS) $(UNITS) $(BENCHES)
+.PHONY: all lib test check deps clean smoke grpo-learn gpu-bundle
+all: $(TOOLS) $(UNITS) $(BENCHES) $(CUDA_TESTS)
 lib: $(LIBDS)
 
 # version.h is rewritten (when make reads this file) only when the version string changes, so
@@ -85,6 +105,28 @@ $(BIN)/tests/%: $(BUILD)/tests/unit/%.o $(LIBDS)
 $(BIN)/bench/%: $(BUILD)/bench/%.o $(LIBDS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $< $(LIBDS) $(LDLIBS) -o $@
+
+ifeq ($(CUDA),1)
+$(BUILD)/lib/cuda/%.o: lib/cuda/%.cu Makefile
+	@mkdir -p $(@D)
+	$(NVCC) $(NVFLAGS) -c $< -o $@
+$(LIBDS_CUDA): $(CU_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BIN)/tests/test_cuda: $(BUILD)/tests/cuda/test_cuda.o $(LIBDS_CUDA) $(LIBDS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $< $(LIBDS_CUDA) $(LIBDS) $(LDLIBS) $(CUDA_LDLIBS) -o $@
+$(BIN)/bench/cuda_gemm_ceiling: bench/cuda/gemm_ceiling.cu Makefile
+	@mkdir -p $(@D)
+	$(NVCC) $(NVFLAGS) $< -o $@ -L$(CUDA_HOME)/lib64 -Xlinker -rpath,$(CUDA_HOME)/lib64 -lcublas
+endif
+
+# What bench/gpu.sh needs on a GPU machine that has none of ds's Debian libraries: the binaries
+# (built here with CUDA) and every shared library they load that is neither glibc's nor CUDA's
+# (the GPU machine brings its own driver and CUDA 13), in gpu-bundle/ (ignored by git).
+gpu-bundle:
+	@$(MAKE) --no-print-directory CUDA=1 all
+	@scripts/gpu-bundle $(BIN) gpu-bundle
 
 deps:
 	@scripts/deps.sh
