@@ -21,6 +21,8 @@ typedef struct Slot {
     DsBuf text;
     const char *finish;
     double t0;
+    const SampleParams *sp; // the request's or the config's
+    int max_tokens;
 } Slot;
 
 typedef struct Gen {
@@ -54,11 +56,12 @@ static void commit(Gen *g, Slot *s, int tok, const float *logits) {
         // ids past the tokenizer's vocabulary (a padded embedding) have no text
         const char *b = tok_token_bytes(c->tok, (uint32_t)tok, &n);
         if (b) dsbuf_append(&s->text, b, n);
-        for (int i = 0; i < c->n_stops; i++) {
-            size_t sl = strlen(c->stops[i]);
+        for (int i = 0; i < c->n_stops + s->req.n_stops; i++) {
+            const char *stop = i < c->n_stops ? c->stops[i] : s->req.stops[i - c->n_stops];
+            size_t sl = strlen(stop);
             // only the region the new bytes can complete
             size_t from = old >= sl ? old - sl + 1 : 0;
-            char *hit = sl ? memmem(s->text.data + from, s->text.len - from, c->stops[i], sl) : NULL;
+            char *hit = sl ? memmem(s->text.data + from, s->text.len - from, stop, sl) : NULL;
             if (hit) {
                 s->text.len = (size_t)(hit - s->text.data);
                 s->text.data[s->text.len] = 0;
@@ -67,7 +70,11 @@ static void commit(Gen *g, Slot *s, int tok, const float *logits) {
             }
         }
     }
-    if (s->nout >= c->max_tokens || s->req.prompt_len + s->nout >= g->max_len) s->finish = "length";
+    if (c->on_token && c->on_token(c->token_ctx, &s->req, (uint32_t)tok, s->text.data, s->text.len)) {
+        s->finish = "stop";
+        return;
+    }
+    if (s->nout >= s->max_tokens || s->req.prompt_len + s->nout >= g->max_len) s->finish = "length";
 }
 
 static int deliver(Gen *g, Slot *s, GenDoneFn done, void *ctx, GenStats *st, DsErr *e) {
@@ -121,6 +128,7 @@ int generate(Engine *en, const GenConfig *c, GenNextFn next, void *next_ctx, Gen
                 more = 0;
                 break;
             }
+            if (got == GEN_WAIT) break;
             if (req.prompt_len < 1 || req.prompt_len >= g.max_len) {
                 rc = ds_errf(e, "prompt of %d tokens does not fit (1 to %d)", req.prompt_len, g.max_len - 1);
                 goto done;
@@ -133,7 +141,13 @@ int generate(Engine *en, const GenConfig *c, GenNextFn next, void *next_ctx, Gen
             s->req = req;
             s->t0 = ds_now();
             rng_derive(&s->rng, c->seed, req.stream, req.sample);
-            if (c->max_tokens == 0) s->finish = "length";
+            s->sp = req.sp ? req.sp : &c->sp;
+            s->max_tokens = req.max_tokens > 0 && req.max_tokens < c->max_tokens ? req.max_tokens : c->max_tokens;
+            if (c->speculative && s->sp->temperature > 0) {
+                rc = ds_errf(e, "speculative decoding needs greedy sampling");
+                goto done;
+            }
+            if (s->max_tokens == 0) s->finish = "length";
         }
         // 2. rows: prompt chunks, or the pending token (+ its draft)
         int nr = 0, any = 0;
@@ -173,7 +187,7 @@ int generate(Engine *en, const GenConfig *c, GenNextFn next, void *next_ctx, Gen
                 s->len += s->nrows;
                 int done_prompt = s->fed == s->req.prompt_len;
                 const float *last = lg + (size_t)(s->nrows - 1) * g.V;
-                int tok = done_prompt ? sample_token(last, g.V, &c->sp, rng_uniform(&s->rng), g.scratch) : -1;
+                int tok = done_prompt ? sample_token(last, g.V, s->sp, rng_uniform(&s->rng), g.scratch) : -1;
                 if (c->speculative)
                     for (int k = 0; k < s->nrows; k++) {
                         int q = first + k;
@@ -184,7 +198,7 @@ int generate(Engine *en, const GenConfig *c, GenNextFn next, void *next_ctx, Gen
                 continue;
             }
             if (!s->has_draft) {
-                int tok = sample_token(lg, g.V, &c->sp, rng_uniform(&s->rng), g.scratch);
+                int tok = sample_token(lg, g.V, s->sp, rng_uniform(&s->rng), g.scratch);
                 s->len += 1;
                 commit(&g, s, tok, lg);
                 if (c->speculative) g.msrc[nm] = s->row0, g.mslot[nm] = i, g.mpos[nm] = s->len - 1, g.mtok[nm++] = tok;

@@ -15,6 +15,11 @@ typedef struct GenRequest {
     int prompt_len;         // >= 1
     uint64_t stream, sample; // random stream of this sample: rng_derive(seed, stream, sample)
     void *user;
+    // Per-request settings (a server's clients each bring their own); zero means GenConfig's.
+    const SampleParams *sp;   // sampling (not with speculative decoding)
+    int max_tokens;           // at most GenConfig.max_tokens
+    const char *const *stops; // stop strings in addition to GenConfig's
+    int n_stops;
 } GenRequest;
 
 typedef struct GenResult {
@@ -40,6 +45,10 @@ typedef struct GenConfig {
     int n_stops;
     int speculative;              // MTP drafts; requires temperature 0 and a model with MTP
     int prefill_chunk;            // prompt tokens per sequence per forward
+    // Called after every committed token with the sample's text so far (NULL without a
+    // tokenizer); a nonzero return ends the sample with finish "stop". NULL: no calls.
+    int (*on_token)(void *ctx, const GenRequest *req, uint32_t tok, const char *text, size_t len);
+    void *token_ctx;
 } GenConfig;
 
 typedef struct GenStats {
@@ -47,7 +56,12 @@ typedef struct GenStats {
     double seconds;
 } GenStats;
 
-typedef int (*GenNextFn)(void *ctx, GenRequest *req, DsErr *e); // 1 = request, 0 = no more, DS_ERR
+// 1 = a request, 0 = no more (generate returns once the running samples end), GEN_WAIT = none
+// yet: the running samples go on and next is asked again after the step. With nothing running,
+// next is asked again at once, so a source that waits for work should block when it knows none of
+// its requests is running (a server: every request handed out has been delivered). DS_ERR: stop.
+enum { GEN_WAIT = 2 };
+typedef int (*GenNextFn)(void *ctx, GenRequest *req, DsErr *e);
 typedef int (*GenDoneFn)(void *ctx, const GenResult *r, DsErr *e);
 
 int generate(Engine *en, const GenConfig *c, GenNextFn next, void *next_ctx, GenDoneFn done,

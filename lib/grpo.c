@@ -215,8 +215,9 @@ static int feed_next(void *ctx, GenRequest *req, DsErr *e) {
     Feed *f = ctx;
     if (f->next == f->nprompts * f->G) return 0;
     int pi = f->next / f->G, k = f->next % f->G, prob = f->order[pi];
-    *req = (GenRequest){f->ps->ids[prob], f->ps->len[prob], (uint64_t)f->step * 1000003u + (uint64_t)pi,
-                        (uint64_t)k, (void *)(intptr_t)f->next};
+    *req = (GenRequest){.prompt = f->ps->ids[prob], .prompt_len = f->ps->len[prob],
+                        .stream = (uint64_t)f->step * 1000003u + (uint64_t)pi, .sample = (uint64_t)k,
+                        .user = (void *)(intptr_t)f->next};
     f->next++;
     return 1;
 }

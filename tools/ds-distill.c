@@ -84,8 +84,8 @@ static int next_request(void *ctx, GenRequest *req, DsErr *e) {
     (void)e;
     if (s->next == s->set->n * s->n) return 0;
     int p = s->next / s->n, k = s->next % s->n;
-    *req = (GenRequest){s->prompts[p].ids, (int)s->prompts[p].n, s->streams[p], (uint64_t)k,
-                        (void *)(intptr_t)s->next};
+    *req = (GenRequest){.prompt = s->prompts[p].ids, .prompt_len = (int)s->prompts[p].n,
+                        .stream = s->streams[p], .sample = (uint64_t)k, .user = (void *)(intptr_t)s->next};
     s->next++;
     return 1;
 }

@@ -507,7 +507,8 @@ static int gen_next(void *ctx, GenRequest *req, DsErr *e) {
     GenFeed *f = ctx;
     if (f->next == f->set->n * f->n) return 0;
     int i = f->next / f->n, k = f->next % f->n;
-    *req = (GenRequest){f->ids[i], f->len[i], (uint64_t)i, (uint64_t)k, (void *)(intptr_t)i};
+    *req = (GenRequest){.prompt = f->ids[i], .prompt_len = f->len[i], .stream = (uint64_t)i,
+                        .sample = (uint64_t)k, .user = (void *)(intptr_t)i};
     f->next++;
     return 1;
 }

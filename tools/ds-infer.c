@@ -1,5 +1,6 @@
 // ds-infer — generation (batched, continuous batching, MTP speculative decoding) and scoring.
 #include <getopt.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "cli.h"
 #include "generate.h"
 #include "jsonl.h"
+#include "serve.h"
 #include "sha256.h"
 #include "utf8.h"
 
@@ -17,6 +19,7 @@ static const char *PROG = "ds-infer";
 static void usage(void) {
     printf("Usage: ds-infer generate -m MODEL [options] [PROMPTS.jsonl|-]\n"
            "       ds-infer score -m MODEL [IDS.jsonl|-]\n"
+           "       ds-infer serve -m MODEL [--host 127.0.0.1] [--port 8000] [options]\n"
            "MODEL is a checkpoint tar or a folder with config.json + model.safetensors (+ tokenizer.json).\n"
            "\n"
            "generate: reads {\"id\", \"prompt\"} or {\"id\", \"messages\": [...]} (or {\"id\", \"ids\": [...]})\n"
@@ -36,7 +39,15 @@ static void usage(void) {
            "  --stats FILE         JSON: tokens/s, cache bytes per token, MTP acceptance\n"
            "  --threads N\n"
            "score: reads {\"id\", \"ids\": [...]} (or \"text\" with a tokenizer); prints\n"
-           "{\"id\", \"logprobs\": [...]}: log p(ids[t] | ids[<t]) for t = 1..n-1 under the main head.\n");
+           "{\"id\", \"logprobs\": [...]}: log p(ids[t] | ids[<t]) for t = 1..n-1 under the main head.\n"
+           "serve: an OpenAI-compatible HTTP server (POST /v1/completions, /v1/chat/completions with\n"
+           "\"stream\": true for server-sent events; GET /v1/models, /health); concurrent requests share\n"
+           "the engine's batches. SIGINT/SIGTERM finish the requests in flight, then exit 0.\n"
+           "  --host ADDR [127.0.0.1]  --port N [8000; 0: any free port]  --port-file FILE\n"
+           "  --max-tokens N [256]     the most a request may ask for   --model-name NAME\n"
+           "  --template plain|r1      chat messages -> prompt          --batch N [16]  --max-len N [1024]\n"
+           "  --seed S                 stream of requests without \"seed\"  --eos TOKEN  --threads N\n"
+           "  --max-connections N [64]\n");
 }
 
 enum {
@@ -155,7 +166,8 @@ static int next_request(void *ctx, GenRequest *req, DsErr *e) {
         r->cur_sample = 0;
     }
     Job *j = r->cur;
-    *req = (GenRequest){j->ids.ids, (int)j->ids.n, id_stream(j->id), (uint64_t)r->cur_sample, j};
+    *req = (GenRequest){.prompt = j->ids.ids, .prompt_len = (int)j->ids.n, .stream = id_stream(j->id),
+                        .sample = (uint64_t)r->cur_sample, .user = j};
     r->cur_sample++;
     return 1;
 }
@@ -411,11 +423,88 @@ static int cmd_score(int argc, char **argv) {
     return EXIT_OK;
 }
 
+// ---------------------------------------------------------------------------
+// serve
+
+// Set by SIGINT/SIGTERM; serve_run finishes the requests in flight and returns.
+static volatile sig_atomic_t serve_stop;
+static void on_stop_signal(int sig) {
+    (void)sig;
+    serve_stop = 1;
+}
+
+static int cmd_serve(int argc, char **argv) {
+    enum { S_HOST = OPT_FIRST_TOOL_OPTION, S_PORT, S_PORTFILE, S_NAME, S_MAXTOK, S_TEMPLATE, S_BATCH,
+           S_MAXLEN, S_SEED, S_EOS, S_THREADS, S_CONN };
+    static const struct option opts[] = {
+        {"help", 0, 0, OPT_HELP}, {"version", 0, 0, OPT_VERSION}, {"host", 1, 0, S_HOST}, {"port", 1, 0, S_PORT},
+        {"port-file", 1, 0, S_PORTFILE}, {"model-name", 1, 0, S_NAME}, {"max-tokens", 1, 0, S_MAXTOK},
+        {"template", 1, 0, S_TEMPLATE}, {"batch", 1, 0, S_BATCH}, {"max-len", 1, 0, S_MAXLEN},
+        {"seed", 1, 0, S_SEED}, {"eos", 1, 0, S_EOS}, {"threads", 1, 0, S_THREADS},
+        {"max-connections", 1, 0, S_CONN}, {0, 0, 0, 0}};
+    const char *model = NULL, *tmpl = "plain", *eos_name = NULL;
+    ServeOpts so = {.host = "127.0.0.1", .port = 8000, .max_tokens = 256, .max_connections = 64};
+    EngineOpts eo = {.slots = 16, .max_len = 1024};
+    int c;
+    while ((c = getopt_long(argc, argv, "m:", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_HELP: usage(); return EXIT_OK;
+        case OPT_VERSION: cli_print_version(PROG); return EXIT_OK;
+        case 'm': model = optarg; break;
+        case S_HOST: so.host = optarg; break;
+        case S_PORT: so.port = (int)cli_long(PROG, "--port", optarg, 0, 65535); break;
+        case S_PORTFILE: so.port_file = optarg; break;
+        case S_NAME: so.model_name = optarg; break;
+        case S_MAXTOK: so.max_tokens = (int)cli_long(PROG, "--max-tokens", optarg, 1, 1 << 20); break;
+        case S_TEMPLATE: tmpl = optarg; break;
+        case S_BATCH: eo.slots = (int)cli_long(PROG, "--batch", optarg, 1, 4096); break;
+        case S_MAXLEN: eo.max_len = (int)cli_long(PROG, "--max-len", optarg, 2, 1 << 20); break;
+        case S_SEED: so.seed = cli_u64(PROG, "--seed", optarg); break;
+        case S_EOS: eos_name = optarg; break;
+        case S_THREADS: cli_set_threads((int)cli_long(PROG, "--threads", optarg, 1, 1024)); break;
+        case S_CONN: so.max_connections = (int)cli_long(PROG, "--max-connections", optarg, 1, 4096); break;
+        default: cli_usage_error(PROG, "unknown option");
+        }
+    }
+    if (!model) cli_usage_error(PROG, "serve: -m MODEL is required");
+    if (optind < argc) cli_usage_error(PROG, "serve: no input files");
+    if (task_template_from_name(tmpl, &so.tmpl)) cli_usage_error(PROG, "--template: plain or r1");
+    if (!so.model_name) so.model_name = model;
+    Loaded L = {0};
+    load_model(&L, model, eo.max_len);
+    uint32_t eos = 0;
+    const char *en_name = eos_name ? eos_name : "<|endoftext|>";
+    int id = L.tok ? tok_token_id(L.tok, en_name) : -1;
+    if (id < 0 && eos_name) cli_usage_error(PROG, "--eos: '%s' is not a token of this model", eos_name);
+    if (id >= 0) eos = (uint32_t)id, so.eos = &eos, so.n_eos = 1;
+    eo.max_rows = eo.slots * 2 + 64;
+    DsErr e;
+    Engine *en = engine_new(&L.m, &eo, &e);
+    if (!en) cli_fail_err(PROG, &e);
+    struct sigaction sa = {.sa_handler = on_stop_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN); // a client that hangs up is the connection's error, not the server's end
+    ServeStats st;
+    int rc = serve_run(en, L.tok, &so, &serve_stop, &st, &e);
+    if (rc) cli_fail_err(PROG, &e);
+    json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:f, s:f}", "requests", (json_int_t)st.requests, "bad_requests",
+                          (json_int_t)st.bad_requests, "prompt_tokens", (json_int_t)st.prompt_tokens,
+                          "completion_tokens", (json_int_t)st.completion_tokens, "seconds", st.seconds,
+                          "completion_tokens_per_s", st.seconds > 0 ? st.completion_tokens / st.seconds : 0.0);
+    jsonl_write(stderr, j);
+    json_decref(j);
+    engine_free(en);
+    unload_model(&L);
+    return EXIT_OK;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 2) cli_usage_error(PROG, "missing command (generate, score)");
+    if (argc < 2) cli_usage_error(PROG, "missing command (generate, score, serve)");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return usage(), EXIT_OK;
     if (!strcmp(argv[1], "--version")) return cli_print_version(PROG), EXIT_OK;
     if (!strcmp(argv[1], "generate")) return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(argv[1], "score")) return cmd_score(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 1, argv + 1);
     cli_usage_error(PROG, "unknown command '%s'", argv[1]);
 }

@@ -122,7 +122,8 @@ static int src_next(void *ctx, GenRequest *req, DsErr *e) {
     (void)e;
     Src *s = ctx;
     if (s->next == 6) return 0;
-    *req = (GenRequest){s->prompts[s->next], 5, (uint64_t)s->next, 0, (void *)(intptr_t)s->next};
+    *req = (GenRequest){.prompt = s->prompts[s->next], .prompt_len = 5, .stream = (uint64_t)s->next,
+                        .user = (void *)(intptr_t)s->next};
     s->next++;
     return 1;
 }
