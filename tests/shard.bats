@@ -20,7 +20,8 @@ make_shards() {
 
 @test "shard files are plain tar: manifest.json, tokens.bin, offsets.bin" {
     make_shards
-    [ "$(ls "$dir" | wc -l)" -eq 5 ]
+    [ "$(ls "$dir" | wc -l)" -eq 6 ]
+    [ -f "$dir/t.dataset.json" ]
     for f in "$dir"/t-*.tar; do
         run tar -tf "$f"
         [ "$status" -eq 0 ]

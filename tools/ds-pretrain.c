@@ -76,6 +76,9 @@ static int cmd_train(int argc, char **argv) {
     Dataset *train = dataset_open(data, &e), *vset = NULL;
     if (!train) cli_fail_err(PROG, &e);
     if (val && !(vset = dataset_open(val, &e))) cli_fail_err(PROG, &e);
+    // An id past the embedding table would index outside it.
+    if (dataset_check_vocab(train, cfg.vocab_size, &e) || (vset && dataset_check_vocab(vset, cfg.vocab_size, &e)))
+        cli_fail_err(PROG, &e);
     char *tok_text = NULL;
     size_t tok_len = 0;
     json_t *tok_hash = json_null();
