@@ -808,13 +808,18 @@ int shard_inspect(const char *path, FILE *out, int json, DsErr *e) {
         fputc('\n', out);
         json_decref(o);
     } else {
-        fprintf(out, "shard           %s\n", path);
+        fputs("shard           ", out);
+        cli_print_escaped(out, path);
+        fputc('\n', out);
         const char *key;
         json_t *v;
         json_object_foreach(s.manifest, key, v) {
             char *text = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
             const char *shown = text ? text : json_string_value(v);
-            fprintf(out, "%-15s %s\n", key, shown[0] ? shown : "(none)");
+            // Manifest text comes from the file: escaped, never raw control characters.
+            fprintf(out, "%-15s ", key);
+            cli_print_escaped(out, shown[0] ? shown : "(none)");
+            fputc('\n', out);
             free(text);
         }
         if (rc == DS_OK && s.ndocs > 0)
@@ -825,6 +830,6 @@ int shard_inspect(const char *path, FILE *out, int json, DsErr *e) {
     }
     shard_free(&s);
     if (rc != DS_OK && e) *e = bad;
-    if (ferror(out)) return ds_errf(e, "<output>: write error");
+    if (fflush(out) != 0 || ferror(out)) return ds_errf(e, "<output>: write error: %s", strerror(errno));
     return rc;
 }

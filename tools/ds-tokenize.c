@@ -591,7 +591,8 @@ static int cmd_inspect(int argc, char **argv) {
     for (int i = 0; i < a.n_files; i++) {
         DsErr e;
         if (shard_inspect(a.files[i], stdout, a.json, &e) != DS_OK) {
-            fprintf(stderr, "%s: %s\n", PROG, e.msg);
+            if (ferror(stdout)) cli_fail_err(PROG, &e); // output is gone: no point going on
+            cli_error(PROG, "%s", e.msg);
             bad = 1;
         }
     }
