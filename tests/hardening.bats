@@ -134,6 +134,13 @@ CMDS
     run ds-infer generate -m "$F/ck.tar" --max-tokens 2 "$T/ctl.jsonl"
     assert_failure 1
     [[ "$output" != *$'\e'* ]]
+    # warnings about skipped records quote them, escaped too
+    printf '{"id":"a","prompt":"x","target":3,"nums":[1,2]}\n' > "$T/p.jsonl"
+    printf '{"id":"\\u001b[2Jzz","completion":"x"}\n{"id":"a","completion":"x"}\n' > "$T/c.jsonl"
+    run ds-eval --task countdown --problems "$T/p.jsonl" "$T/c.jsonl" --skip-bad -o /dev/null
+    assert_success
+    assert_output --partial "c.jsonl:1: no problem with id '\x1b[2Jzz'"
+    [[ "$output" != *$'\e'* ]]
     printf '{"text": "a\\u001b[2Jb"}\n' > "$T/ctl2.jsonl"
     ds-tokenize encode -t "$F/tok.json" --jsonl --source $'by\e[2J' -o "$T/sh" "$T/ctl2.jsonl"
     run ds-tokenize inspect "$T/sh-000000.tar"
