@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "atomic_file.h"
 #include "cli.h"
+#include "tokenizer.h"
 
 static int read_dir(TarArchive *a, const char *dir, DsErr *e) {
     static const char *names[] = {"config.json", "model.safetensors", "tokenizer.json"};
@@ -46,6 +48,15 @@ static int shared_copy(const ModelLayout *L, const char *name) {
     return 0;
 }
 
+// "[32]", "[4, 8, 2]": every dimension, as many as there are.
+static const char *shape_text(char *buf, size_t n, int ndim, const int64_t *shape) {
+    size_t k = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < ndim && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+    return buf;
+}
+
 static int check_weights(const Checkpoint *ck, DsErr *e) {
     ModelLayout L;
     layout_build(&L, &ck->cfg);
@@ -58,11 +69,11 @@ static int check_weights(const Checkpoint *ck, DsErr *e) {
             break;
         }
         int ok = t->ndim == p->ndim && t->shape[0] == p->shape[0] && (p->ndim == 1 || t->shape[1] == p->shape[1]);
+        char has[200], needs[64];
         if (!ok)
-            rc = ds_errf(e, "%s: tensor '%s' has shape [%lld%s%lld], config.json needs [%lld%s%lld]", ck->path,
-                         p->name, (long long)t->shape[0], t->ndim > 1 ? ", " : "",
-                         t->ndim > 1 ? (long long)t->shape[1] : 0LL, (long long)p->shape[0],
-                         p->ndim > 1 ? ", " : "", p->ndim > 1 ? (long long)p->shape[1] : 0LL);
+            rc = ds_errf(e, "%s: tensor '%s' has shape %s, config.json needs %s", ck->path, p->name,
+                         shape_text(has, sizeof has, t->ndim, t->shape),
+                         shape_text(needs, sizeof needs, p->ndim, p->shape));
         else if (t->dtype != ST_F32 && t->dtype != ST_BF16 && t->dtype != ST_F16)
             rc = ds_errf(e, "%s: tensor '%s' has dtype %s (F32, BF16 or F16 expected)", ck->path, p->name,
                          st_dtype_name(t->dtype));
@@ -97,6 +108,19 @@ int ckpt_open(Checkpoint *ck, const char *path, DsErr *e) {
     snprintf(where, sizeof where, "%s: model.safetensors", path);
     if (st_parse(&ck->weights, w->data, w->size, where, e)) goto fail;
     if (check_weights(ck, e)) goto fail;
+    // Token ids index the embedding: a tokenizer with more ids than vocab_size would read past it.
+    const TarMember *tj = tar_find(&ck->files, "tokenizer.json");
+    if (tj) {
+        snprintf(where, sizeof where, "%s%s", path, S_ISDIR(sb.st_mode) ? "/tokenizer.json" : ": tokenizer.json");
+        Tokenizer *t = tok_from_json((const char *)tj->data, tj->size, where, e);
+        if (!t) goto fail;
+        int n = tok_vocab_size(t);
+        tok_free(t);
+        if (n > ck->cfg.vocab_size) {
+            ds_errf(e, "%s: %d token ids, more than config.json's vocab_size %d", where, n, ck->cfg.vocab_size);
+            goto fail;
+        }
+    }
     const TarMember *st = tar_find(&ck->files, "state.json");
     if (st) {
         json_error_t je;
@@ -216,24 +240,37 @@ int ckpt_save(const char *path, const Model_f32 *m, const AdamW *opt, const char
     return tar_writer_close(w, e);
 }
 
-static int write_file(const char *dir, const char *name, const void *data, size_t len, DsErr *e) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    AtomicFile f;
-    if (atomic_open(&f, path, e)) return DS_ERR;
-    if (fwrite(data, 1, len, f.f) != len) {
-        atomic_abort(&f);
-        return ds_errf(e, "%s: write error", path);
-    }
-    return atomic_commit(&f, e);
-}
-
 int ckpt_export_dir(const Checkpoint *ck, const char *dir, DsErr *e) {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return ds_errf(e, "%s: %s", dir, strerror(errno));
-    static const char *names[] = {"config.json", "model.safetensors", "tokenizer.json"};
-    for (size_t i = 0; i < DS_ARRAY_LEN(names); i++) {
+    // All or nothing: every file is written to its temp name before any is renamed into place,
+    // config.json last (a folder is a model only with it); a failure removes what this export put
+    // there.
+    static const char *names[] = {"model.safetensors", "tokenizer.json", "config.json"};
+    enum { N = 3 };
+    AtomicFile f[N];
+    char path[N][4096];
+    int committed = 0, rc = DS_OK;
+    memset(f, 0, sizeof f);
+    for (int i = 0; i < N && rc == DS_OK; i++) {
         const TarMember *m = tar_find(&ck->files, names[i]);
-        if (m && write_file(dir, names[i], m->data, m->size, e)) return DS_ERR;
+        snprintf(path[i], sizeof path[i], "%s/%s", dir, names[i]);
+        if (!m) continue;
+        if (atomic_open(&f[i], path[i], e)) rc = DS_ERR;
+        else if (fwrite(m->data, 1, m->size, f[i].f) != m->size || fflush(f[i].f) != 0)
+            rc = ds_errf(e, "%s: write error: %s", path[i], strerror(errno));
     }
+    for (int i = 0; i < N && rc == DS_OK; i++) {
+        if (!f[i].f) continue;
+        if (atomic_commit(&f[i], e)) rc = DS_ERR;
+        else committed = i + 1;
+    }
+    if (rc != DS_OK) {
+        for (int i = 0; i < N; i++) atomic_abort(&f[i]);
+        for (int i = 0; i < committed; i++)
+            if (tar_find(&ck->files, names[i])) unlink(path[i]);
+        return DS_ERR;
+    }
+    // A tokenizer.json left by an earlier export would not belong to these weights.
+    if (!tar_find(&ck->files, "tokenizer.json")) unlink(path[1]);
     return DS_OK;
 }

@@ -14,8 +14,14 @@ const char *ds_version(void); // `git describe` of the tree that built the binar
 
 void cli_print_version(const char *prog);
 // Prints "PROG: message" and "Try 'PROG --help'." to stderr and exits 2.
+// At exit, a write error on stdout (a full disk, /dev/full) makes any tool exit 1 with a message.
 void cli_usage_error(const char *prog, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 2, 3)));
+// Every message from these functions is printed with control characters escaped (\n, \t, \r,
+// \xHH), since messages quote file contents and names.
+// Prints "PROG: message" to stderr (no exit).
+void cli_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cli_print_escaped(FILE *f, const char *s); // s with control characters escaped
 // Prints "PROG: message" to stderr and exits 1.
 void cli_fail(const char *prog, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 void cli_fail_err(const char *prog, const DsErr *e) __attribute__((noreturn));

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
+
 int jsonl_open(JsonlReader *r, const char *path, int skip_bad, DsErr *e) {
     memset(r, 0, sizeof *r);
     r->f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
@@ -55,7 +57,9 @@ int jsonl_next(JsonlReader *r, json_t **obj, DsErr *e) {
             if (e) *e = bad;
             return DS_ERR;
         }
-        fprintf(stderr, "warning: %s (skipped)\n", bad.msg);
+        fputs("warning: ", stderr);
+        cli_print_escaped(stderr, bad.msg); // quotes the file: no raw control characters
+        fputs(" (skipped)\n", stderr);
         r->skipped++;
     }
 }

@@ -1,19 +1,24 @@
 // shard.c — token shards: writer, in-place (mmap) reader with full verification, datasets, inspect.
 #include "shard.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <glob.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "cli.h"
 #include "sha256.h"
 #include "tarball.h"
 
 #define SHARD_FORMAT_NAME "ds-token-shard"
+#define RECORD_FORMAT_NAME "ds-token-dataset"
+#define RECORD_SUFFIX ".dataset.json"
 #define MEMBER_MANIFEST "manifest.json"
 #define MEMBER_TOKENS "tokens.bin"
 #define MEMBER_OFFSETS "offsets.bin"
@@ -40,9 +45,85 @@ struct ShardWriter {
     DsBuf tokens;         // current shard: token bytes, little-endian
     DsBuf offsets;        // current shard: u64 document starts, beginning with 0
     uint64_t ntok, ndocs; // current shard
+    int64_t max_id;       // current shard's largest id, -1 while it has none
     char **paths;         // shards written, for abort
+    json_t *written;      // one record entry per shard written (file, counts, max id, hash)
     int nshards;
 };
+
+// The completion record of the dataset PREFIX: written last, so its presence means every shard
+// it lists was written in full (see docs/FORMATS.md, "Dataset record").
+static char *record_path(const char *prefix) {
+    size_t n = strlen(prefix) + sizeof RECORD_SUFFIX;
+    char *p = ds_malloc(n);
+    snprintf(p, n, "%s%s", prefix, RECORD_SUFFIX);
+    return p;
+}
+
+static const char *base_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+// Index of a shard name "BASE-NNNNNN.tar" (6 digits), or -1 when name is not one.
+static long shard_index_of(const char *name, const char *base) {
+    size_t b = strlen(base);
+    if (strncmp(name, base, b) != 0 || name[b] != '-' || strlen(name + b) != 1 + 6 + 4) return -1;
+    long v = 0;
+    for (int i = 1; i <= 6; i++) {
+        char c = name[b + i];
+        if (c < '0' || c > '9') return -1;
+        v = v * 10 + (c - '0');
+    }
+    return strcmp(name + b + 7, ".tar") == 0 ? v : -1;
+}
+
+// Whether name is the temp file of a shard of base written by a process that no longer exists
+// ("BASE-NNNNNN.tar.tmp.PID.XXXXXX", the atomic writer's temp names).
+static int dead_shard_temp(const char *name, const char *base) {
+    const char *tmp = strstr(name, ".tar.tmp.");
+    if (!tmp) return 0;
+    char shard[512];
+    size_t n = (size_t)(tmp - name) + 4;
+    if (n >= sizeof shard) return 0;
+    memcpy(shard, name, n);
+    shard[n] = 0;
+    if (shard_index_of(shard, base) < 0) return 0;
+    char *end;
+    long pid = strtol(tmp + 9, &end, 10);
+    if (end == tmp + 9 || *end != '.' || pid <= 0 || pid == (long)getpid()) return 0;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+// Removes what an earlier run with this prefix left: its record (first, so the old dataset stops
+// being complete before any of its shards go), its shards, and the temp files of dead writers.
+// A prefix names one dataset; a new run replaces it whole.
+static void remove_old_dataset(const char *prefix) {
+    char *rec = record_path(prefix);
+    unlink(rec);
+    free(rec);
+    const char *base = base_name(prefix);
+    size_t dl = (size_t)(base - prefix);
+    char *dir = dl ? ds_malloc(dl + 1) : ds_strdup(".");
+    if (dl) {
+        memcpy(dir, prefix, dl);
+        dir[dl] = 0;
+    }
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (shard_index_of(de->d_name, base) < 0 && !dead_shard_temp(de->d_name, base)) continue;
+            size_t n = strlen(dir) + strlen(de->d_name) + 2;
+            char *full = ds_malloc(n);
+            snprintf(full, n, "%s/%s", dir, de->d_name);
+            unlink(full);
+            free(full);
+        }
+        closedir(d);
+    }
+    free(dir);
+}
 
 static char *shard_path(const char *prefix, int index) {
     size_t n = strlen(prefix) + 32;
@@ -71,12 +152,15 @@ ShardWriter *shard_writer_open(const ShardWriterOpts *o, DsErr *e) {
         return NULL;
     }
     json_decref(src);
+    remove_old_dataset(o->prefix);
     ShardWriter *w = ds_calloc(1, sizeof *w);
     w->prefix = ds_strdup(o->prefix);
     w->tokenizer_hash = ds_strdup(h);
     w->source = ds_strdup(o->source ? o->source : "");
     w->bits = o->dtype_bits;
     w->per_shard = o->tokens_per_shard;
+    w->max_id = -1;
+    w->written = json_array();
     uint8_t zero[8] = {0};
     dsbuf_append(&w->offsets, zero, 8);
     dsbuf_reserve(&w->tokens, 1); // never a NULL buffer, even for an empty shard
@@ -93,6 +177,7 @@ static char *manifest_text(const ShardWriter *w, const char *content_hash) {
     json_object_set_new(m, "dtype", json_string(w->bits == 16 ? "u16" : "u32"));
     json_object_set_new(m, "n_tokens", json_integer((json_int_t)w->ntok));
     json_object_set_new(m, "n_docs", json_integer((json_int_t)w->ndocs));
+    json_object_set_new(m, "max_token_id", json_integer((json_int_t)w->max_id));
     json_object_set_new(m, "shard_index", json_integer(w->nshards));
     json_object_set_new(m, "tokenizer_hash", json_string(w->tokenizer_hash));
     json_object_set_new(m, "content_hash", json_string(content_hash));
@@ -101,7 +186,7 @@ static char *manifest_text(const ShardWriter *w, const char *content_hash) {
     snprintf(by, sizeof by, "ds %s", ds_version());
     json_object_set_new(m, "created_by", json_string(by));
     // json_string returns NULL on invalid UTF-8; open checked the source text, the rest is ours.
-    DS_CHECK(json_object_size(m) == 10);
+    DS_CHECK(json_object_size(m) == 11);
     char *s = json_dumps(m, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     DS_CHECK(s != NULL);
     json_decref(m);
@@ -132,12 +217,17 @@ static int flush_shard(ShardWriter *w, DsErr *e) {
         goto done;
     }
     if (tar_writer_close(tw, e) != DS_OK) goto done;
+    json_array_append_new(w->written,
+                          json_pack("{s:s,s:I,s:I,s:I,s:s}", "file", base_name(path), "n_tokens",
+                                    (json_int_t)w->ntok, "n_docs", (json_int_t)w->ndocs,
+                                    "max_token_id", (json_int_t)w->max_id, "content_hash", hex));
     w->paths = ds_realloc(w->paths, (size_t)(w->nshards + 1) * sizeof *w->paths);
     w->paths[w->nshards++] = path;
     path = NULL;
     w->tokens.len = 0;
     w->offsets.len = 8; // keeps the leading 0
     w->ntok = w->ndocs = 0;
+    w->max_id = -1;
     rc = DS_OK;
 done:
     free(path);
@@ -157,6 +247,7 @@ int shard_writer_add(ShardWriter *w, const uint32_t *ids, size_t n, DsErr *e) {
     dsbuf_reserve(&w->tokens, n * bytes);
     uint8_t *p = (uint8_t *)w->tokens.data + w->tokens.len;
     for (size_t i = 0; i < n; i++, p += bytes) {
+        if ((int64_t)ids[i] > w->max_id) w->max_id = ids[i];
         p[0] = (uint8_t)ids[i];
         p[1] = (uint8_t)(ids[i] >> 8);
         if (bytes == 4) {
@@ -181,17 +272,53 @@ static void writer_free(ShardWriter *w) {
     free(w->prefix);
     free(w->tokenizer_hash);
     free(w->source);
+    json_decref(w->written);
     free(w);
+}
+
+// Writes PREFIX.dataset.json listing every shard written, after they are all in place.
+static int write_record(const ShardWriter *w, DsErr *e) {
+    json_int_t ntok = 0, ndocs = 0, max_id = -1;
+    size_t i;
+    json_t *v;
+    json_array_foreach(w->written, i, v) {
+        ntok += json_integer_value(json_object_get(v, "n_tokens"));
+        ndocs += json_integer_value(json_object_get(v, "n_docs"));
+        max_id = DS_MAX(max_id, json_integer_value(json_object_get(v, "max_token_id")));
+    }
+    char by[128];
+    snprintf(by, sizeof by, "ds %s", ds_version());
+    json_t *r = json_pack("{s:s,s:i,s:i,s:I,s:I,s:I,s:s,s:s,s:O}", "format", RECORD_FORMAT_NAME,
+                          "version", SHARD_FORMAT_VERSION, "n_shards", w->nshards, "n_tokens", ntok,
+                          "n_docs", ndocs, "max_token_id", max_id, "tokenizer_hash",
+                          w->tokenizer_hash, "created_by", by, "shards", w->written);
+    DS_CHECK(r != NULL);
+    char *text = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    DS_CHECK(text != NULL);
+    json_decref(r);
+    char *path = record_path(w->prefix);
+    AtomicFile f;
+    int rc = atomic_open(&f, path, e);
+    if (rc == DS_OK) {
+        if (fputs(text, f.f) == EOF || fputc('\n', f.f) == EOF) {
+            atomic_abort(&f);
+            rc = ds_errf(e, "%s: write error", path);
+        } else {
+            rc = atomic_commit(&f, e);
+        }
+    }
+    free(path);
+    free(text);
+    return rc;
 }
 
 int shard_writer_close(ShardWriter *w, DsErr *e) {
     // The last shard is written unless it is empty and others exist; an empty input still gives
-    // one (empty) shard so the output always exists.
-    if (w->ndocs > 0 || w->nshards == 0) {
-        if (flush_shard(w, e) != DS_OK) {
-            shard_writer_abort(w);
-            return DS_ERR;
-        }
+    // one (empty) shard so the output always exists. The record goes last.
+    if (((w->ndocs > 0 || w->nshards == 0) && flush_shard(w, e) != DS_OK) ||
+        write_record(w, e) != DS_OK) {
+        shard_writer_abort(w);
+        return DS_ERR;
     }
     writer_free(w);
     return DS_OK;
@@ -216,7 +343,8 @@ typedef struct Shard {
     const uint8_t *tokens, *offsets; // into map, after shard_check
     uint64_t ntok, ndocs;
     int bits;
-    const char *tokenizer_hash; // owned by manifest
+    const char *tokenizer_hash, *content_hash; // owned by manifest
+    int64_t max_id;                 // largest id in the data (not the manifest's word), -1 if none
     uint64_t tok_start, doc_start; // position of this shard in its dataset
 } Shard;
 
@@ -360,6 +488,19 @@ static int shard_check(Shard *s, DsErr *e) {
     if (strcmp(hex, hash) != 0)
         return ds_errf(e, "%s: content hash mismatch: manifest says %s, data hashes to %s", s->path,
                        hash, hex);
+    s->content_hash = hash;
+    // The largest id, from the data: the manifest is not hashed, so its max_token_id (absent in
+    // shards of older versions) must agree with the data before a reader relies on it.
+    s->max_id = -1;
+    for (uint64_t i = 0; i < s->ntok; i++) {
+        int64_t v = s->bits == 16 ? load_u16(s->tokens + 2 * i) : load_u32(s->tokens + 4 * i);
+        if (v > s->max_id) s->max_id = v;
+    }
+    json_t *mx = json_object_get(s->manifest, "max_token_id");
+    if (mx && (!json_is_integer(mx) || json_integer_value(mx) != s->max_id))
+        return ds_errf(e, "%s: %s: max_token_id is %s but the largest id in %s is %lld", s->path,
+                       MEMBER_MANIFEST, json_is_integer(mx) ? "wrong" : "not an integer",
+                       MEMBER_TOKENS, (long long)s->max_id);
     return DS_OK;
 }
 
@@ -370,8 +511,94 @@ struct Dataset {
     Shard *s;
     int n;
     uint64_t ntok, ndocs;
+    int64_t max_id;
     char *tokenizer_hash;
 };
+
+// A dataset record (PREFIX.dataset.json) as loaded, with which of its shards the spec selected.
+typedef struct Record {
+    char *path;
+    json_t *j;
+    json_t *shards; // borrowed from j
+    char *seen;     // per entry of shards
+} Record;
+
+static void record_free(Record *r) {
+    free(r->path);
+    json_decref(r->j);
+    free(r->seen);
+}
+
+static int record_load(Record *r, const char *path, const char *shard, DsErr *e) {
+    memset(r, 0, sizeof *r);
+    r->path = ds_strdup(path);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return ds_errf(e,
+                       "%s: incomplete dataset: no record %s (the run that wrote it did not "
+                       "finish, or an older ds wrote it without one); encode the data again",
+                       shard, path);
+    json_error_t je;
+    r->j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!r->j) return ds_errf(e, "%s:%d: invalid JSON: %s", path, je.line, je.text);
+    json_t *fmt = json_object_get(r->j, "format"), *ver = json_object_get(r->j, "version");
+    r->shards = json_object_get(r->j, "shards");
+    if (!json_is_object(r->j) || !json_is_string(fmt) || strcmp(json_string_value(fmt), RECORD_FORMAT_NAME))
+        return ds_errf(e, "%s: not a dataset record (format must be '%s')", path, RECORD_FORMAT_NAME);
+    if (!json_is_integer(ver) || json_integer_value(ver) != SHARD_FORMAT_VERSION)
+        return ds_errf(e, "%s: unsupported dataset record version (this build reads %d)", path,
+                       SHARD_FORMAT_VERSION);
+    if (!json_is_array(r->shards))
+        return ds_errf(e, "%s: field 'shards' must be an array", path);
+    size_t i;
+    json_t *v;
+    json_array_foreach(r->shards, i, v) {
+        if (!json_is_string(json_object_get(v, "file")) ||
+            !json_is_string(json_object_get(v, "content_hash")))
+            return ds_errf(e, "%s: shards[%zu] needs string fields 'file' and 'content_hash'", path, i);
+    }
+    r->seen = ds_calloc(json_array_size(r->shards) + 1, 1);
+    return DS_OK;
+}
+
+// Checks that s is listed, with its content, in the record of the run that wrote it (found from
+// its name, PREFIX-NNNNNN.tar); loads that record into recs when it is not there yet.
+static int check_recorded(const Shard *s, Record **recs, int *nrecs, DsErr *e) {
+    const char *base = base_name(s->path);
+    size_t bl = strlen(base);
+    if (bl < 11 || shard_index_of(base + bl - 11, "") < 0)
+        return ds_errf(e, "%s: not named PREFIX-NNNNNN.tar, so its dataset record cannot be found",
+                       s->path);
+    size_t pl = strlen(s->path) - 11;
+    char *prefix = ds_malloc(pl + 1);
+    memcpy(prefix, s->path, pl);
+    prefix[pl] = 0;
+    char *rpath = record_path(prefix);
+    free(prefix);
+    Record *r = NULL;
+    for (int i = 0; i < *nrecs && !r; i++)
+        if (strcmp((*recs)[i].path, rpath) == 0) r = &(*recs)[i];
+    if (!r) {
+        *recs = ds_realloc(*recs, (size_t)(*nrecs + 1) * sizeof **recs);
+        r = &(*recs)[(*nrecs)++];
+        if (record_load(r, rpath, s->path, e) != DS_OK) {
+            free(rpath);
+            return DS_ERR;
+        }
+    }
+    free(rpath);
+    size_t i;
+    json_t *v;
+    json_array_foreach(r->shards, i, v) {
+        if (strcmp(json_string_value(json_object_get(v, "file")), base) != 0) continue;
+        if (strcmp(json_string_value(json_object_get(v, "content_hash")), s->content_hash) != 0)
+            return ds_errf(e, "%s: content differs from what %s records (written by another run?)",
+                           s->path, r->path);
+        r->seen[i] = 1;
+        return DS_OK;
+    }
+    return ds_errf(e, "%s: not listed in %s (left by another run?)", s->path, r->path);
+}
 
 static int has_glob_chars(const char *s) { return strpbrk(s, "*?[") != NULL; }
 
@@ -379,10 +606,11 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-// Expands a dataset spec into shard paths, sorted.
-static int resolve_spec(const char *spec, char ***paths, int *n, DsErr *e) {
+// Expands a dataset spec into shard paths, sorted; *is_dir tells a folder spec.
+static int resolve_spec(const char *spec, char ***paths, int *n, int *is_dir, DsErr *e) {
     *paths = NULL;
     *n = 0;
+    *is_dir = 0;
     struct stat st;
     char *pattern = NULL;
     if (stat(spec, &st) == 0) {
@@ -392,6 +620,7 @@ static int resolve_spec(const char *spec, char ***paths, int *n, DsErr *e) {
             *n = 1;
             return DS_OK;
         }
+        *is_dir = 1;
         size_t len = strlen(spec) + 8;
         pattern = ds_malloc(len);
         snprintf(pattern, len, "%s/*.tar", spec);
@@ -419,10 +648,13 @@ static int resolve_spec(const char *spec, char ***paths, int *n, DsErr *e) {
 
 Dataset *dataset_open(const char *spec, DsErr *e) {
     char **paths;
-    int n;
-    if (resolve_spec(spec, &paths, &n, e) != DS_OK) return NULL;
+    int n, is_dir;
+    if (resolve_spec(spec, &paths, &n, &is_dir, e) != DS_OK) return NULL;
     Dataset *d = ds_calloc(1, sizeof *d);
     d->s = ds_calloc((size_t)n, sizeof *d->s);
+    d->max_id = -1;
+    Record *recs = NULL;
+    int nrecs = 0;
     const char *th = NULL;
     int agree = 1;
     for (int i = 0; i < n; i++) {
@@ -430,22 +662,59 @@ Dataset *dataset_open(const char *spec, DsErr *e) {
         if (shard_open(s, paths[i], e) != DS_OK) goto fail;
         d->n++;
         if (shard_check(s, e) != DS_OK) goto fail;
+        if (check_recorded(s, &recs, &nrecs, e) != DS_OK) goto fail;
         s->tok_start = d->ntok;
         s->doc_start = d->ndocs;
         d->ntok += s->ntok;
         d->ndocs += s->ndocs;
+        d->max_id = DS_MAX(d->max_id, s->max_id);
         if (!th) th = s->tokenizer_hash;
         else if (strcmp(th, s->tokenizer_hash) != 0) agree = 0;
     }
+    // A folder is the whole dataset: every shard its records list must be there.
+    for (int r = 0; is_dir && r < nrecs; r++)
+        for (size_t i = 0; i < json_array_size(recs[r].shards); i++)
+            if (!recs[r].seen[i]) {
+                ds_errf(e, "%s: incomplete dataset: shard %s listed in %s is missing", spec,
+                        json_string_value(json_object_get(json_array_get(recs[r].shards, i), "file")),
+                        recs[r].path);
+                goto fail;
+            }
     d->tokenizer_hash = ds_strdup(agree && th ? th : "");
+    for (int r = 0; r < nrecs; r++) record_free(&recs[r]);
+    free(recs);
     for (int i = 0; i < n; i++) free(paths[i]);
     free(paths);
     return d;
 fail:
+    for (int r = 0; r < nrecs; r++) record_free(&recs[r]);
+    free(recs);
     for (int i = 0; i < n; i++) free(paths[i]);
     free(paths);
     dataset_close(d);
     return NULL;
+}
+
+int64_t dataset_max_token_id(const Dataset *d) { return d->max_id; }
+
+int dataset_check_vocab(const Dataset *d, int64_t vocab_size, DsErr *e) {
+    if (d->max_id < vocab_size) return DS_OK;
+    for (int i = 0; i < d->n; i++) {
+        const Shard *s = &d->s[i];
+        if (s->max_id < vocab_size) continue;
+        uint64_t at = 0;
+        int64_t v = 0;
+        for (; at < s->ntok; at++) {
+            v = s->bits == 16 ? load_u16(s->tokens + 2 * at) : load_u32(s->tokens + 4 * at);
+            if (v >= vocab_size) break;
+        }
+        return ds_errf(e,
+                       "%s: token %llu has id %lld, not below the model's vocab_size %lld (shards "
+                       "made with another tokenizer?)",
+                       s->path, (unsigned long long)at, (long long)v, (long long)vocab_size);
+    }
+    DS_CHECK(0);
+    return DS_ERR;
 }
 
 void dataset_close(Dataset *d) {
@@ -539,13 +808,18 @@ int shard_inspect(const char *path, FILE *out, int json, DsErr *e) {
         fputc('\n', out);
         json_decref(o);
     } else {
-        fprintf(out, "shard           %s\n", path);
+        fputs("shard           ", out);
+        cli_print_escaped(out, path);
+        fputc('\n', out);
         const char *key;
         json_t *v;
         json_object_foreach(s.manifest, key, v) {
             char *text = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
             const char *shown = text ? text : json_string_value(v);
-            fprintf(out, "%-15s %s\n", key, shown[0] ? shown : "(none)");
+            // Manifest text comes from the file: escaped, never raw control characters.
+            fprintf(out, "%-15s ", key);
+            cli_print_escaped(out, shown[0] ? shown : "(none)");
+            fputc('\n', out);
             free(text);
         }
         if (rc == DS_OK && s.ndocs > 0)
@@ -556,6 +830,6 @@ int shard_inspect(const char *path, FILE *out, int json, DsErr *e) {
     }
     shard_free(&s);
     if (rc != DS_OK && e) *e = bad;
-    if (ferror(out)) return ds_errf(e, "<output>: write error");
+    if (fflush(out) != 0 || ferror(out)) return ds_errf(e, "<output>: write error: %s", strerror(errno));
     return rc;
 }

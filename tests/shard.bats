@@ -5,6 +5,7 @@ load helpers
 
 @test "tar: members round trip, reproducible bytes, bad names refused, abort leaves nothing" { unit shard tar_roundtrip; }
 @test "tar: truncated, corrupt header, not a tar each refused naming the file" { unit shard tar_rejects_damage; }
+@test "tar: 3000 members all found; a duplicate name refused by the writer and the reader" { unit shard tar_many_members; }
 @test "shard u16: one shard, arithmetic reads, doc offsets, ids above 65535 refused" { unit shard shard_u16_single; }
 @test "shard u32: split by tokens_per_shard, reads across shards, dir/glob/file specs" { unit shard shard_u32_multi; }
 @test "shard: empty input gives one empty shard, same input same bytes, abort deletes shards" { unit shard shard_empty_and_reproducible; }
@@ -20,7 +21,8 @@ make_shards() {
 
 @test "shard files are plain tar: manifest.json, tokens.bin, offsets.bin" {
     make_shards
-    [ "$(ls "$dir" | wc -l)" -eq 5 ]
+    [ "$(ls "$dir" | wc -l)" -eq 6 ]
+    [ -f "$dir/t.dataset.json" ]
     for f in "$dir"/t-*.tar; do
         run tar -tf "$f"
         [ "$status" -eq 0 ]

@@ -1,4 +1,5 @@
 // ds-infer — generation (batched, continuous batching, MTP speculative decoding) and scoring.
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -87,13 +88,14 @@ typedef struct Job {     // one input record
     TokIds ids;
     int remaining;       // samples not yet delivered
     json_t **outs;       // --ordered: lines waiting for their turn
+    int nouts;
 } Job;
 
 typedef struct Run {
     JsonlReader rd;
     const Tokenizer *tok;
     PromptTemplate tmpl;
-    int n, vocab, want_ids, want_lp, ordered;
+    int n, vocab, max_len, want_ids, want_lp, ordered;
     Job **jobs;          // in input order (--ordered keeps them until printed)
     long njobs, next_print, line;
     Job *cur;
@@ -124,6 +126,8 @@ static uint64_t id_stream(const char *id) {
     return v;
 }
 
+static void free_job(Job *j);
+
 static int read_job(Run *r, DsErr *e) {
     json_t *rec;
     int got = jsonl_next(&r->rd, &rec, e);
@@ -138,23 +142,44 @@ static int read_job(Run *r, DsErr *e) {
         size_t i;
         json_t *v;
         json_array_foreach(ids, i, v) {
-            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= r->vocab)
-                return ds_errf(e, "%s: ids[%zu] is not a token id of this model", where, i);
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= r->vocab) {
+                if (json_is_integer(v))
+                    ds_errf(e, "%s: id '%s': ids[%zu] = %lld is not a token id of this model (vocab_size %d)",
+                            where, j->id, i, (long long)json_integer_value(v), r->vocab);
+                else
+                    ds_errf(e, "%s: id '%s': ids[%zu] is not an integer token id", where, j->id, i);
+                goto fail;
+            }
             tokids_push(&j->ids, (uint32_t)json_integer_value(v));
         }
     } else {
-        if (!r->tok) return ds_errf(e, "%s: the model has no tokenizer.json; give \"ids\"", where);
+        if (!r->tok) {
+            ds_errf(e, "%s: the model has no tokenizer.json; give \"ids\"", where);
+            goto fail;
+        }
         char *prompt, *answer;
-        if (chat_render(rec, r->tmpl, where, &prompt, &answer, e)) return DS_ERR;
+        if (chat_render(rec, r->tmpl, where, &prompt, &answer, e)) goto fail;
         tok_encode(r->tok, prompt, strlen(prompt), 1, &j->ids);
         free(prompt), free(answer);
     }
-    if (j->ids.n == 0) return ds_errf(e, "%s: empty prompt", where);
+    if (j->ids.n == 0) {
+        ds_errf(e, "%s: id '%s': empty prompt", where, j->id);
+        goto fail;
+    }
+    if (j->ids.n >= (size_t)r->max_len) {
+        ds_errf(e, "%s: id '%s': prompt of %zu tokens does not fit --max-len %d (at most %d)", where, j->id,
+                j->ids.n, r->max_len, r->max_len - 1);
+        goto fail;
+    }
     j->remaining = r->n;
     j->outs = ds_calloc((size_t)r->n, sizeof(json_t *));
+    j->nouts = r->n;
     r->jobs = ds_realloc(r->jobs, sizeof(Job *) * (size_t)(r->njobs + 1));
     r->jobs[r->njobs++] = j;
     return 1;
+fail:
+    free_job(j);
+    return DS_ERR;
 }
 
 static int next_request(void *ctx, GenRequest *req, DsErr *e) {
@@ -176,6 +201,7 @@ static void free_job(Job *j) {
     json_decref(j->rec);
     free(j->id);
     tokids_free(&j->ids);
+    for (int s = 0; j->outs && s < j->nouts; s++) json_decref(j->outs[s]);
     free(j->outs);
     free(j);
 }
@@ -186,8 +212,9 @@ static int flush_ordered(Run *r, DsErr *e) {
         for (int s = 0; s < r->n; s++) {
             if (jsonl_write(r->out, j->outs[s])) return ds_errf(e, "<stdout>: write error");
             json_decref(j->outs[s]);
+            j->outs[s] = NULL;
         }
-        fflush(r->out);
+        if (fflush(r->out) != 0) return ds_errf(e, "<stdout>: write error: %s", strerror(errno));
         free_job(j);
         r->jobs[r->next_print++] = NULL;
     }
@@ -230,8 +257,7 @@ static int on_done(void *ctx, const GenResult *g, DsErr *e) {
         j->outs[g->req->sample] = o;
         return flush_ordered(r, e);
     }
-    int bad = jsonl_write(r->out, o);
-    fflush(r->out);
+    int bad = jsonl_write(r->out, o) || fflush(r->out) != 0;
     json_decref(o);
     if (j->remaining == 0) {
         for (long i = 0; i < r->njobs; i++)
@@ -322,6 +348,7 @@ static int cmd_generate(int argc, char **argv) {
     if (!en) cli_fail_err(PROG, &e);
     r.tok = L.tok;
     r.vocab = L.m.L.cfg.vocab_size;
+    r.max_len = eo.max_len;
     if (jsonl_open(&r.rd, optind < argc ? argv[optind] : "-", 0, &e)) cli_fail_err(PROG, &e);
     GenStats st;
     int rc = generate(en, &g, next_request, &r, on_done, &r, &st, &e);
@@ -410,10 +437,11 @@ static int cmd_score(int argc, char **argv) {
         json_t *id = json_object_get(rec, "id");
         json_object_set_new(o, "id", id ? json_incref(id) : json_integer(line));
         json_object_set_new(o, "logprobs", lps);
-        jsonl_write(stdout, o);
+        int bad = jsonl_write(stdout, o);
         json_decref(o);
         json_decref(rec);
         tokids_free(&ids);
+        if (bad) cli_fail(PROG, "<stdout>: write error: %s", strerror(errno));
     }
     if (got < 0) cli_fail_err(PROG, &e);
     free(logits);

@@ -1,5 +1,6 @@
 // ds-pretrain — train a DeepSeek-V3 (or llama/qwen2) model from scratch on token shards; export
 // and import checkpoints as Hugging Face folders.
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -79,6 +80,9 @@ static int cmd_train(int argc, char **argv) {
     Dataset *train = dataset_open(data, &e), *vset = NULL;
     if (!train) cli_fail_err(PROG, &e);
     if (val && !(vset = dataset_open(val, &e))) cli_fail_err(PROG, &e);
+    // An id past the embedding table would index outside it.
+    if (dataset_check_vocab(train, cfg.vocab_size, &e) || (vset && dataset_check_vocab(vset, cfg.vocab_size, &e)))
+        cli_fail_err(PROG, &e);
     char *tok_text = NULL;
     size_t tok_len = 0;
     json_t *tok_hash = json_null();
@@ -135,13 +139,27 @@ static int cmd_train(int argc, char **argv) {
     return EXIT_OK;
 }
 
+// Whether path holds JSON (its first non-blank byte is '{'): a config, not a checkpoint tar.
+static int looks_like_json(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    int c;
+    while ((c = fgetc(f)) == ' ' || c == '\t' || c == '\n' || c == '\r') {
+    }
+    fclose(f);
+    return c == '{';
+}
+
 static int cmd_info(int argc, char **argv) {
     if (argc != 2) cli_usage_error(PROG, "info: expected CONFIG.json (or a checkpoint)");
     DsErr e;
     ModelConfig c;
     Checkpoint ck = {0};
-    int is_ckpt = config_load(&c, argv[1], &e) != DS_OK;
-    if (is_ckpt) {
+    // A JSON file is a config and its own error is the one to report; anything else is read as
+    // a checkpoint (a tar or a folder).
+    if (looks_like_json(argv[1])) {
+        if (config_load(&c, argv[1], &e)) cli_fail_err(PROG, &e);
+    } else {
         if (ckpt_open(&ck, argv[1], &e)) cli_fail_err(PROG, &e);
         c = ck.cfg;
     }
@@ -154,10 +172,11 @@ static int cmd_info(int argc, char **argv) {
                           "active_params_with_mtp", (json_int_t)layout_active_params(&L, 1),
                           "matmul_flops_per_token", layout_matmul_flops_per_token(&L, 1));
     if (ck.state) json_object_set(j, "state", ck.state);
-    jsonl_write(stdout, j);
+    int bad = jsonl_write(stdout, j) || fflush(stdout) != 0;
     json_decref(j);
     layout_free(&L);
     ckpt_close(&ck);
+    if (bad) cli_fail(PROG, "<stdout>: write error: %s", strerror(errno));
     return EXIT_OK;
 }
 

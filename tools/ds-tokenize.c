@@ -2,6 +2,7 @@
 // write token shards.
 #include <getopt.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,26 @@
 #include "tokenizer.h"
 
 static const char *PROG = "ds-tokenize";
+
+// SIGINT/SIGTERM while shards are written: stop, delete this run's shards, exit 1. (A SIGKILL
+// leaves them, without the dataset record readers require; the next run with the prefix removes
+// them.)
+static volatile sig_atomic_t stop_flag;
+static void on_signal(int sig) {
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void catch_stop_signals(void) {
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal; // no SA_RESTART: a blocked read returns and the loop sees the flag
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static int interrupted(DsErr *e, const char *prefix) {
+    return ds_errf(e, "interrupted: no shards of %s left", prefix);
+}
 
 static void usage(FILE *f) {
     fprintf(
@@ -34,7 +55,9 @@ static void usage(FILE *f) {
         "      Each text file (default stdin) is one document; with --jsonl every record's\n"
         "      field (default \"text\") is one. --jsonl-ids prints one JSON array of ids per\n"
         "      document; otherwise shards PREFIX-000000.tar... are written (u16 when the\n"
-        "      vocabulary fits, else u32). --allow-special maps special-token text to its id.\n"
+        "      vocabulary fits, else u32) and, last, the record PREFIX.dataset.json that\n"
+        "      readers require (an earlier run's shards with PREFIX are removed first).\n"
+        "      --allow-special maps special-token text to its id.\n"
         "  shard -t TOKENIZER.json -o PREFIX [--shard-tokens N] [--source TEXT] [FILE...]\n"
         "      Pack JSON arrays of ids (one document per line, as encode --jsonl-ids prints)\n"
         "      into shards: `parallel --pipe -k ... encode --jsonl-ids | ds-tokenize shard`.\n"
@@ -347,6 +370,7 @@ static int cmd_encode(int argc, char **argv) {
                               .source = source};
         w = shard_writer_open(&so, &e);
         if (!w) cli_fail_err(PROG, &e);
+        catch_stop_signals();
     }
     TokCache *cache = tok_cache_new();
     DocStream d = {.files = a.files, .n_files = a.n_files, .field = a.jsonl ? a.field : NULL};
@@ -358,7 +382,7 @@ static int cmd_encode(int argc, char **argv) {
     Progress pr;
     progress_start(&pr, "encode", 0, "docs");
     double ndocs = 0;
-    while ((rc = doc_next(&d, &s, &n, &e)) == 1) {
+    while ((rc = doc_next(&d, &s, &n, &e)) == 1 && !stop_flag) {
         ids.n = 0;
         if (bos >= 0) tokids_push(&ids, (uint32_t)bos);
         tok_encode_cached(t, cache, s, n, a.allow_special, &ids);
@@ -385,6 +409,7 @@ static int cmd_encode(int argc, char **argv) {
     tok_cache_free(cache);
     tok_free(t);
     free(source);
+    if (w && stop_flag) rc = interrupted(&e, a.output);
     if (rc < 0) {
         if (w)
             shard_writer_abort(w);
@@ -470,17 +495,19 @@ static int cmd_shard(int argc, char **argv) {
     ShardWriter *w = shard_writer_open(&so, &e);
     free(source);
     if (!w) cli_fail_err(PROG, &e);
+    catch_stop_signals();
     TokIds ids = {0};
     int rc = 0;
-    for (int i = 0; i < a.n_files && rc >= 0; i++) {
+    for (int i = 0; i < a.n_files && rc >= 0 && !stop_flag; i++) {
         IdLines r;
         if ((rc = open_idlines(&r, a.files[i], &e)) < 0) break;
-        while ((rc = idlines_next(&r, t, &ids, &e)) == 1)
+        while (!stop_flag && (rc = idlines_next(&r, t, &ids, &e)) == 1)
             if ((rc = shard_writer_add(w, ids.ids, ids.n, &e)) < 0) break;
         close_idlines(&r);
     }
     tokids_free(&ids);
     tok_free(t);
+    if (stop_flag) rc = interrupted(&e, a.output);
     if (rc < 0) {
         shard_writer_abort(w);
         cli_fail_err(PROG, &e);
@@ -566,7 +593,8 @@ static int cmd_inspect(int argc, char **argv) {
     for (int i = 0; i < a.n_files; i++) {
         DsErr e;
         if (shard_inspect(a.files[i], stdout, a.json, &e) != DS_OK) {
-            fprintf(stderr, "%s: %s\n", PROG, e.msg);
+            if (ferror(stdout)) cli_fail_err(PROG, &e); // output is gone: no point going on
+            cli_error(PROG, "%s", e.msg);
             bad = 1;
         }
     }

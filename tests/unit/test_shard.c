@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <jansson.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "rng.h"
@@ -26,6 +27,20 @@ static int count_files(const char *dir) {
     struct dirent *de;
     while ((de = readdir(d)))
         if (de->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+// Shards (and other tars) in dir.
+static int count_tars(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        n += l > 4 && strcmp(de->d_name + l - 4, ".tar") == 0;
+    }
     closedir(d);
     return n;
 }
@@ -252,6 +267,56 @@ static void tar_rejects_damage(T *t) {
     free(dir);
 }
 
+// Thousands of members: every name is found, and a duplicate anywhere is refused by the writer
+// and by the reader (a hand-made archive whose last member repeats the first name).
+static void tar_many_members(T *t) {
+    char *dir = make_dir();
+    char p[256], name[32];
+    snprintf(p, sizeof p, "%s/many.tar", dir);
+    enum { N = 3000 };
+    DsErr e;
+    TarWriter *w = tar_writer_open(p, &e);
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "m/%05d", i);
+        bad += tar_writer_add(w, name, name, 7, &e) != DS_OK;
+    }
+    CHECK(t, bad == 0);
+    CHECK(t, tar_writer_add(w, "m/01234", "x", 1, &e) == DS_ERR);
+    CHECKF(t, strstr(e.msg, "duplicate member 'm/01234'") != NULL, "%s", e.msg);
+    CHECK(t, tar_writer_close(w, &e) == DS_OK);
+    TarArchive a;
+    CHECK(t, tar_read_all(p, &a, &e) == DS_OK && a.n == N);
+    for (int i = 0; i < N; i += 7) {
+        snprintf(name, sizeof name, "m/%05d", i);
+        const TarMember *m = tar_find(&a, name);
+        bad += !m || m->size != 7 || memcmp(m->data, name, 7) != 0;
+    }
+    CHECK(t, bad == 0);
+    tar_free(&a);
+    // Each member is a 512-byte ustar header and one block of data: rename the last to the first
+    // name and fix its header checksum (the sum of the header bytes, the field counted as spaces).
+    char *img;
+    size_t len;
+    CHECK(t, ds_read_file(p, &img, &len, &e) == DS_OK);
+    unsigned char *h = (unsigned char *)img + (size_t)(N - 1) * 1024;
+    CHECK(t, memcmp(h, "m/02999", 8) == 0);
+    memcpy(h, "m/00000", 7);
+    memset(h + 148, ' ', 8);
+    unsigned sum = 0;
+    for (int i = 0; i < 512; i++) sum += h[i];
+    snprintf((char *)h + 148, 8, "%06o", sum);
+    h[155] = ' ';
+    FILE *f = fopen(p, "wb");
+    fwrite(img, 1, len, f);
+    fclose(f);
+    free(img);
+    CHECK(t, tar_read_all(p, &a, &e) == DS_ERR);
+    CHECKF(t, strstr(e.msg, "duplicate member 'm/00000'") && strstr(e.msg, p), "%s", e.msg);
+    remove_dir(dir);
+    free(dir);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shards and datasets
 
@@ -261,7 +326,7 @@ static void shard_u16_single(T *t) {
     snprintf(prefix, sizeof prefix, "%s/train", dir);
     snprintf(path, sizeof path, "%s-000000.tar", prefix);
     CHECK(t, write_docs(prefix, 16, 0, LENS, NLENS, 100, "") >= 1);
-    CHECK(t, count_files(dir) == 1);
+    CHECK(t, count_files(dir) == 2 && count_tars(dir) == 1); // the shard and its record
     DsErr e;
     Dataset *d = dataset_open(path, &e);
     CHECKF(t, d != NULL, "%s", e.msg);
@@ -305,7 +370,7 @@ static void shard_u32_multi(T *t) {
     lens[20] = 250;
     const char *h = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     CHECK(t, write_docs(prefix, 32, 100, lens, n, 70000, h) > 0);
-    int files = count_files(dir);
+    int files = count_tars(dir);
     CHECKF(t, files >= 8, "%d shards", files);
     DsErr e;
     Dataset *d = dataset_open(dir, &e); // a directory
@@ -368,7 +433,7 @@ static void shard_empty_and_reproducible(T *t) {
     ShardWriterOpts o = {prefix, 32, 10, NULL, "nothing"};
     ShardWriter *w = shard_writer_open(&o, &e);
     CHECK(t, shard_writer_close(w, &e) == DS_OK);
-    CHECK(t, count_files(dir) == 1);
+    CHECK(t, count_files(dir) == 2 && count_tars(dir) == 1);
     Dataset *d = dataset_open(path, &e);
     CHECKF(t, d && dataset_ntokens(d) == 0 && dataset_ndocs(d) == 0, "%s", e.msg);
     uint32_t x;
@@ -535,7 +600,8 @@ static void shard_inspect_output(T *t) {
 static int same_data_fields(const void *a, const void *b, size_t n) {
     json_t *x = json_loadb(a, n, 0, NULL), *y = json_loadb(b, n, 0, NULL);
     int same = x && y;
-    const char *keys[] = {"format", "version", "dtype", "n_tokens", "n_docs", "content_hash"};
+    const char *keys[] = {"format",       "version",     "dtype", "n_tokens", "n_docs",
+                          "max_token_id", "content_hash"};
     for (size_t i = 0; same && i < DS_ARRAY_LEN(keys); i++)
         same = json_equal(json_object_get(x, keys[i]), json_object_get(y, keys[i]));
     json_decref(x);
@@ -602,6 +668,169 @@ static void shard_mutations(T *t) {
     free(dir);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Dataset records: complete or absent
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (!f) abort();
+    fputs(text, f);
+    fclose(f);
+}
+
+static void copy_file(const char *from, const char *to) {
+    char *d;
+    size_t n;
+    DsErr e;
+    if (ds_read_file(from, &d, &n, &e) != DS_OK) abort();
+    FILE *f = fopen(to, "wb");
+    fwrite(d, 1, n, f);
+    fclose(f);
+    free(d);
+}
+
+static void expect_open_fails(T *t, const char *spec, const char *a, const char *b) {
+    DsErr e = {{0}};
+    Dataset *d = dataset_open(spec, &e);
+    CHECKF(t, d == NULL, "%s: accepted, expected '%s'", spec, a);
+    dataset_close(d);
+    CHECKF(t, strstr(e.msg, a) && strstr(e.msg, b), "expected '%s' and '%s' in: %s", a, b, e.msg);
+}
+
+// A pid that no process has now: a child that has exited and been reaped.
+static long dead_pid(void) {
+    pid_t p = fork();
+    if (p == 0) _exit(0);
+    waitpid(p, NULL, 0);
+    return (long)p;
+}
+
+static void dataset_record(T *t) {
+    char *dir = make_dir();
+    char prefix[256], rec[300], s0[300], s2[300], s4[300], other[300], spec[300];
+    snprintf(prefix, sizeof prefix, "%s/train", dir);
+    snprintf(rec, sizeof rec, "%s.dataset.json", prefix);
+    snprintf(s0, sizeof s0, "%s-000000.tar", prefix);
+    snprintf(s2, sizeof s2, "%s-000002.tar", prefix);
+    snprintf(s4, sizeof s4, "%s-000004.tar", prefix);
+    CHECK(t, write_docs(prefix, 16, 50, LENS, NLENS, 0, "") > 0);
+    int nsh = count_tars(dir);
+    CHECKF(t, nsh == 5, "%d shards", nsh);
+    // The record lists every shard with its counts, largest id and content hash.
+    json_t *r = json_load_file(rec, 0, NULL);
+    CHECK(t, r != NULL);
+    CHECK(t, strcmp(json_string_value(json_object_get(r, "format")), "ds-token-dataset") == 0);
+    CHECK(t, json_integer_value(json_object_get(r, "n_shards")) == nsh);
+    CHECK(t, json_integer_value(json_object_get(r, "n_tokens")) == 216);
+    CHECK(t, json_integer_value(json_object_get(r, "max_token_id")) == 215);
+    json_t *sh = json_object_get(r, "shards");
+    CHECK(t, json_array_size(sh) == (size_t)nsh);
+    CHECK(t, strcmp(json_string_value(json_object_get(json_array_get(sh, 0), "file")),
+                    "train-000000.tar") == 0);
+    json_decref(r);
+    DsErr e;
+    Dataset *d = dataset_open(dir, &e);
+    CHECKF(t, d && dataset_max_token_id(d) == 215, "%s", e.msg);
+    dataset_close(d);
+    // Without the record (an interrupted run) no spec reads the shards.
+    char *saved;
+    size_t saved_len;
+    CHECK(t, ds_read_file(rec, &saved, &saved_len, &e) == DS_OK);
+    unlink(rec);
+    expect_open_fails(t, dir, "incomplete dataset", rec);
+    expect_open_fails(t, s0, "incomplete dataset", s0);
+    snprintf(spec, sizeof spec, "%s-*.tar", prefix);
+    expect_open_fails(t, spec, "encode the data again", s0);
+    write_file(rec, saved);
+    // A folder must hold every listed shard; a glob or a file may pick some.
+    char moved[300];
+    snprintf(moved, sizeof moved, "%s/moved", dir);
+    CHECK(t, rename(s2, moved) == 0);
+    expect_open_fails(t, dir, "train-000002.tar listed in", "is missing");
+    snprintf(spec, sizeof spec, "%s-00000[01].tar", prefix);
+    d = dataset_open(spec, &e);
+    CHECKF(t, d && dataset_nshards(d) == 2, "%s", e.msg);
+    dataset_close(d);
+    CHECK(t, rename(moved, s2) == 0);
+    // A shard the record does not list, or whose content differs from it, is refused.
+    snprintf(other, sizeof other, "%s-000009.tar", prefix);
+    copy_file(s0, other);
+    expect_open_fails(t, dir, other, "not listed in");
+    unlink(other);
+    copy_file(s0, s4);
+    expect_open_fails(t, dir, s4, "content differs");
+    // A shard not named PREFIX-NNNNNN.tar has no record to find.
+    snprintf(other, sizeof other, "%s/renamed.tar", dir);
+    copy_file(s0, other);
+    expect_open_fails(t, other, other, "PREFIX-NNNNNN.tar");
+    unlink(other);
+    // A new run with the prefix replaces the dataset whole: its record goes first, and shards and
+    // dead writers' temps of the old run go too (a live writer's temp and other prefixes stay).
+    char dead[400], live[400], keep[300];
+    snprintf(dead, sizeof dead, "%s.tmp.%ld.abcdef", s4, dead_pid());
+    snprintf(live, sizeof live, "%s.tmp.%ld.abcdef", s4, (long)getppid());
+    snprintf(keep, sizeof keep, "%s/train-x-000000.tar", dir);
+    write_file(dead, "x");
+    write_file(live, "x");
+    write_file(keep, "x");
+    ShardWriterOpts o = {prefix, 16, 0, NULL, ""};
+    ShardWriter *w = shard_writer_open(&o, &e);
+    CHECK(t, w != NULL);
+    CHECK(t, access(rec, F_OK) != 0 && access(s0, F_OK) != 0 && access(s4, F_OK) != 0);
+    CHECK(t, access(dead, F_OK) != 0);
+    CHECK(t, access(live, F_OK) == 0 && access(keep, F_OK) == 0);
+    uint32_t ids[] = {3, 1, 2};
+    CHECK(t, shard_writer_add(w, ids, 3, &e) == DS_OK);
+    CHECK(t, shard_writer_close(w, &e) == DS_OK);
+    unlink(live);
+    unlink(keep);
+    d = dataset_open(dir, &e);
+    CHECKF(t, d && dataset_nshards(d) == 1 && dataset_ntokens(d) == 3 && dataset_max_token_id(d) == 3,
+           "%s", e.msg);
+    dataset_close(d);
+    free(saved);
+    remove_dir(dir);
+    free(dir);
+}
+
+// Ids at or past a model's vocab_size are found from the verified data, named with their shard
+// and position; a manifest max_token_id that disagrees with the data is refused.
+static void dataset_vocab_check(T *t) {
+    char *dir = make_dir();
+    char prefix[256], path[300];
+    snprintf(prefix, sizeof prefix, "%s/v", dir);
+    snprintf(path, sizeof path, "%s-000001.tar", prefix);
+    ShardWriterOpts o = {prefix, 16, 4, NULL, ""};
+    DsErr e;
+    ShardWriter *w = shard_writer_open(&o, &e);
+    uint32_t a[] = {0, 511, 7, 3}, b[] = {5, 600, 65535};
+    CHECK(t, shard_writer_add(w, a, 4, &e) == DS_OK);
+    CHECK(t, shard_writer_add(w, b, 3, &e) == DS_OK);
+    CHECK(t, shard_writer_close(w, &e) == DS_OK);
+    Dataset *d = dataset_open(dir, &e);
+    CHECKF(t, d != NULL, "%s", e.msg);
+    if (d) {
+        CHECK(t, dataset_max_token_id(d) == 65535);
+        CHECK(t, dataset_check_vocab(d, 65536, &e) == DS_OK);
+        CHECK(t, dataset_check_vocab(d, 600, &e) == DS_ERR);
+        CHECKF(t, strstr(e.msg, path) && strstr(e.msg, "token 1 has id 600") &&
+                      strstr(e.msg, "vocab_size 600"),
+               "%s", e.msg);
+        CHECK(t, dataset_check_vocab(d, 512, &e) == DS_ERR);
+        CHECKF(t, strstr(e.msg, "id 600"), "%s", e.msg);
+    }
+    dataset_close(d);
+    // The first shard is within 512; only the second is named.
+    snprintf(path, sizeof path, "%s-000000.tar", prefix);
+    d = dataset_open(path, &e);
+    CHECK(t, d && dataset_check_vocab(d, 512, &e) == DS_OK);
+    dataset_close(d);
+    CHECK(t, set_manifest_int(path, "max_token_id", 5) == 0);
+    expect_bad(t, path, "max_token_id is wrong but the largest id in tokens.bin is 511");
+    remove_dir(dir);
+    free(dir);
+}
+
 // Writes shards for the shell tests into $SHARD_OUT (a prefix): u16, 5 shards of <= 50 tokens.
 // Without SHARD_OUT (a plain run of every case) there is nothing to make.
 static void make_fixture(T *t) {
@@ -609,6 +838,7 @@ static void make_fixture(T *t) {
     if (prefix) CHECK(t, write_docs(prefix, 16, 50, LENS, NLENS, 0, "") > 0);
 }
 
-UNIT_MAIN(CASE(tar_roundtrip), CASE(tar_rejects_damage), CASE(shard_u16_single),
+UNIT_MAIN(CASE(tar_roundtrip), CASE(tar_rejects_damage), CASE(tar_many_members), CASE(shard_u16_single),
           CASE(shard_u32_multi), CASE(shard_empty_and_reproducible), CASE(shard_rejects_damage),
-          CASE(shard_inspect_output), CASE(shard_mutations), CASE(make_fixture))
+          CASE(shard_inspect_output), CASE(shard_mutations), CASE(dataset_record),
+          CASE(dataset_vocab_check), CASE(make_fixture))
