@@ -36,6 +36,12 @@ static void on_signal(int sig) {
 
 enum { O_CONFIG = OPT_FIRST_TOOL_OPTION, O_DATA, O_VAL, O_TOK };
 
+// One config warning per line on stderr.
+static void print_warning(void *ctx, const char *msg) {
+    (void)ctx;
+    fprintf(stderr, "%s: warning: %s\n", PROG, msg);
+}
+
 static int cmd_train(int argc, char **argv) {
     static const struct option own[] = {{"help", 0, 0, OPT_HELP}, {"version", 0, 0, OPT_VERSION},
                                         {"config", 1, 0, O_CONFIG}, {"data", 1, 0, O_DATA},
@@ -68,7 +74,7 @@ static int cmd_train(int argc, char **argv) {
     Checkpoint ck = {0};
     if (tc.resume && ckpt_open(&ck, tc.resume, &e)) cli_fail_err(PROG, &e);
     if (tc.resume && !ck.state) cli_fail(PROG, "%s: not a training checkpoint (no state.json)", tc.resume);
-    if (config && config_load(&cfg, config, &e)) cli_fail_err(PROG, &e);
+    if (config && config_load_warn(&cfg, config, print_warning, NULL, &e)) cli_fail_err(PROG, &e);
     if (tc.resume && config && !config_equal(&cfg, &ck.cfg))
         cli_fail(PROG, "%s: checkpoint was made with a different config than %s", tc.resume, config);
     if (tc.resume) cfg = ck.cfg;
@@ -137,7 +143,10 @@ static int cmd_info(int argc, char **argv) {
     DsErr e;
     ModelConfig c;
     Checkpoint ck = {0};
-    int is_ckpt = config_load(&c, argv[1], &e) != DS_OK;
+    // A .json file is a config (and its errors are the config's); anything else a checkpoint.
+    size_t n = strlen(argv[1]);
+    int is_ckpt = n < 5 || strcmp(argv[1] + n - 5, ".json") != 0;
+    if (!is_ckpt && config_load_warn(&c, argv[1], print_warning, NULL, &e)) cli_fail_err(PROG, &e);
     if (is_ckpt) {
         if (ckpt_open(&ck, argv[1], &e)) cli_fail_err(PROG, &e);
         c = ck.cfg;
