@@ -334,6 +334,8 @@ static void read_dense(Reader *r, ModelConfig *c) {
         want(r, !get_bool(r, "use_mrope", 0), "use_mrope", "true is not supported (ds has 1-D positions)");
     } else {
         c->attention_bias = get_bool(r, "attention_bias", 0);
+        want(r, !c->attention_bias, "attention_bias",
+             "true is not supported for llama (transformers biases o_proj too; ds biases q/k/v only, as qwen2)");
         want(r, !get_bool(r, "mlp_bias", 0), "mlp_bias", "true is not supported (ds's FFN has no biases)");
     }
 }
@@ -577,7 +579,9 @@ static double yarn_mscale(double factor, double m) {
 
 double config_softmax_scale(const ModelConfig *c) {
     double s = 1.0 / sqrt((double)config_qk_head_dim(c));
-    if (c->rope_scaling.type == ROPE_YARN && c->rope_scaling.factor > 1.0 && c->rope_scaling.mscale_all_dim > 0) {
+    // DeepSeek's attention (not llama's or qwen2's) rescales the softmax under YaRN.
+    if (c->arch == ARCH_DEEPSEEK_V3 && c->rope_scaling.type == ROPE_YARN && c->rope_scaling.factor > 1.0 &&
+        c->rope_scaling.mscale_all_dim > 0) {
         double m = yarn_mscale(c->rope_scaling.factor, c->rope_scaling.mscale_all_dim);
         s *= m * m;
     }

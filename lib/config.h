@@ -81,6 +81,6 @@ int config_route_groups(const ModelConfig *c); // expert groups routing limits t
 // The most scalars a config may ask for (layout_size's padded count): DeepSeek-V3 with its MTP
 // module is 0.69e12.
 #define CONFIG_MAX_PARAMS ((int64_t)1 << 40)
-double config_softmax_scale(const ModelConfig *c); // 1/sqrt(qk_head_dim), times mscale² under YaRN
+double config_softmax_scale(const ModelConfig *c); // 1/sqrt(qk_head_dim), times mscale² under V3's YaRN
 
 #endif

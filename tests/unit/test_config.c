@@ -153,6 +153,7 @@ static const Refusal REFUSED[] = {
     {&LLAMA, "{\"partial_rotary_factor\":0.5}", "cfg.json: partial_rotary_factor: must be 1"},
     {&V3, "{\"attention_bias\":true}", "cfg.json: attention_bias: true is not supported (MLA has no biases)"},
     {&V3, "{\"rope_interleave\":false}", "cfg.json: rope_interleave: false is not supported"},
+    {&LLAMA, "{\"attention_bias\":true}", "cfg.json: attention_bias: true is not supported for llama (transformers biases o_proj too"},
     {&LLAMA, "{\"mlp_bias\":true}", "cfg.json: mlp_bias: true is not supported (ds's FFN has no biases)"},
     {&LLAMA, "{\"layer_types\":[\"full_attention\",\"sliding_attention\"]}", "cfg.json: layer_types: only \"full_attention\" layers are supported"},
     {&QWEN2, "{\"use_sliding_window\":true}", "cfg.json: use_sliding_window: true is not supported (ds attends to the whole context)"},
@@ -228,8 +229,8 @@ static void accepted_values(T *t) {
     c = must_parse(t, V3, "{\"q_lora_rank\":null,\"rope_scaling\":null,\"attention_bias\":false,\"rope_interleave\":true}");
     CHECK(t, c.q_lora_rank == 0 && c.rope_scaling.type == ROPE_DEFAULT);
     c = must_parse(t, LLAMA, "{\"rope_scaling\":{\"rope_type\":\"default\"},\"layer_types\":[\"full_attention\",\"full_attention\"],"
-                             "\"hidden_act\":\"silu\",\"attention_dropout\":0.0,\"mlp_bias\":false,\"attention_bias\":true}");
-    CHECK(t, c.rope_scaling.type == ROPE_DEFAULT && c.attention_bias == 1);
+                             "\"hidden_act\":\"silu\",\"attention_dropout\":0.0,\"mlp_bias\":false,\"attention_bias\":false}");
+    CHECK(t, c.rope_scaling.type == ROPE_DEFAULT && c.attention_bias == 0);
     // transformers 5 keeps rope_theta inside rope_parameters
     c = must_parse(t, LLAMA, "{\"rope_parameters\":{\"rope_type\":\"linear\",\"factor\":2,\"rope_theta\":500000.0}}");
     CHECK(t, c.rope_scaling.type == ROPE_LINEAR && c.rope_theta == 500000.0);
@@ -245,7 +246,7 @@ static void round_trip(T *t) {
     };
     const char *dense[] = {
         "{\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8,\"low_freq_factor\":1,\"high_freq_factor\":4,\"original_max_position_embeddings\":16}}",
-        "{\"rope_scaling\":{\"rope_type\":\"linear\",\"factor\":3},\"attention_bias\":true,\"tie_word_embeddings\":true}",
+        "{\"rope_scaling\":{\"rope_type\":\"linear\",\"factor\":3},\"tie_word_embeddings\":true}",
     };
     for (int k = 0; k < 4; k++) {
         ModelConfig a = must_parse(t, k < 2 ? V3 : LLAMA, k < 2 ? patches[k] : dense[k - 2]), b;
@@ -334,6 +335,12 @@ static void rope_yarn_v3(T *t) {
     // mscale == mscale_all_dim: no factor on cos/sin; the softmax scale gains (0.1 ln 40 + 1)².
     CHECK(t, rope_attention_factor(&c) == 1.0);
     CHECK_CLOSE(t, config_softmax_scale(&c), 0.13523377886088009, 1e-14);
+    // llama and qwen2 attention keeps 1/sqrt(head_dim) under YaRN (transformers); the default
+    // attention factor 0.1 ln(factor) + 1 goes into cos and sin.
+    ModelConfig l = must_parse(t, QWEN2, "{\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4,\"mscale_all_dim\":1.0,\"mscale\":1.0}}");
+    CHECK_CLOSE(t, config_softmax_scale(&l), 0.5, 1e-15); // head_dim 4
+    l = must_parse(t, QWEN2, "{\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4}}");
+    CHECK_CLOSE(t, rope_attention_factor(&l), 0.1 * log(4.0) + 1, 1e-15);
 }
 
 // ----------------------------------------------------------------------------
