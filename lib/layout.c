@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 // Sizing state of layout_size, kept apart from ModelLayout's public fields.
 typedef struct Sizing {
@@ -166,6 +167,17 @@ int layout_size(const ModelConfig *c, LayoutSize *s) {
     if (!c->tie_word_embeddings) add(&L, "lm_head.weight", c->vocab_size, c->hidden_size, 0, 0, 0);
     *s = z.s;
     return !z.overflow;
+}
+
+int layout_check_memory(const ModelConfig *c, int copies, const char *name, DsErr *e) {
+    LayoutSize s;
+    if (!layout_size(c, &s)) return ds_errf(e, "%s: the parameter count overflows 64 bits", name);
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return DS_OK; // unknown: let the allocation decide
+    double need = (double)s.padded * sizeof(float) * copies, have = (double)pages * (double)page;
+    if (need <= have) return DS_OK;
+    return ds_errf(e, "%s: %lld parameters need %.1f GiB (%d float32 copies), more than this machine's %.1f GiB",
+                   name, (long long)s.params, need / (1 << 30), copies, have / (1 << 30));
 }
 
 void layout_free(ModelLayout *L) {

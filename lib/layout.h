@@ -61,6 +61,11 @@ typedef struct LayoutSize {
 } LayoutSize;
 int layout_size(const ModelConfig *c, LayoutSize *s);
 
+// DS_OK when `copies` float32 copies of the parameters (4 for training: weights, gradients and
+// AdamW's two moments) fit in the machine's physical memory; otherwise a message naming `name`
+// (the config file) with the sizes, so a huge config fails before any allocation.
+int layout_check_memory(const ModelConfig *c, int copies, const char *name, DsErr *e);
+
 void layout_build(ModelLayout *L, const ModelConfig *c);
 void layout_free(ModelLayout *L);
 const ParamInfo *layout_find(const ModelLayout *L, const char *name);

@@ -76,3 +76,10 @@ params() { jq -r .params <<< "$output"; }
     run ds-pretrain train --config "$BATS_TEST_TMPDIR/c.json" --data "$BATS_TEST_TMPDIR/none" -o "$BATS_TEST_TMPDIR/o.tar"
     [[ "$output" == *"ds-pretrain: warning: $BATS_TEST_TMPDIR/c.json: foo: unknown key, ignored"* ]]
 }
+
+@test "ds-pretrain train: a config too large for this machine fails before allocating, naming the file" {
+    run ds-pretrain train --config "$FIX/deepseek-v3-config.json" --data "$BATS_TEST_TMPDIR/none" -o "$BATS_TEST_TMPDIR/o.tar"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"$FIX/deepseek-v3-config.json: 682636487424 parameters need "*" GiB (4 float32 copies), more than this machine's"* ]]
+    [ ! -e "$BATS_TEST_TMPDIR/o.tar" ]
+}

@@ -78,6 +78,7 @@ static int cmd_train(int argc, char **argv) {
     if (tc.resume && config && !config_equal(&cfg, &ck.cfg))
         cli_fail(PROG, "%s: checkpoint was made with a different config than %s", tc.resume, config);
     if (tc.resume) cfg = ck.cfg;
+    if (layout_check_memory(&cfg, 4, config ? config : tc.resume, &e)) cli_fail_err(PROG, &e);
 
     Dataset *train = dataset_open(data, &e), *vset = NULL;
     if (!train) cli_fail_err(PROG, &e);
