@@ -393,7 +393,7 @@ done:
 
 static int model_meta(Meta *m, const ModelConfig *c, const char *arch, const GgufExport *o, DsErr *e) {
     char k[128];
-    if (c->yarn.factor != 0)
+    if (c->rope_scaling.type != ROPE_DEFAULT)
         return ds_errf(e, "config.json: rope_scaling: GGUF export does not write rope scaling yet");
     kv_str(m, "general.architecture", arch);
     kv_str(m, "general.name", o->name ? o->name : "ds");
@@ -434,8 +434,10 @@ static int model_meta(Meta *m, const ModelConfig *c, const char *arch, const Ggu
     kv_f32(m, ak(k, sizeof k, arch, "expert_weights_scale"), (float)c->routed_scaling_factor);
     kv_bool(m, ak(k, sizeof k, arch, "expert_weights_norm"), c->norm_topk_prob);
     kv_u32(m, ak(k, sizeof k, arch, "expert_gating_func"), c->scoring_sigmoid ? 2 : 1);
-    kv_u32(m, ak(k, sizeof k, arch, "expert_group_count"), (uint32_t)c->n_group);
-    kv_u32(m, ak(k, sizeof k, arch, "expert_group_used_count"), (uint32_t)c->topk_group);
+    // greedy top-k is one group that is always chosen
+    int greedy = c->topk_method == TOPK_GREEDY;
+    kv_u32(m, ak(k, sizeof k, arch, "expert_group_count"), greedy ? 1u : (uint32_t)c->n_group);
+    kv_u32(m, ak(k, sizeof k, arch, "expert_group_used_count"), greedy ? 1u : (uint32_t)c->topk_group);
     return DS_OK;
 }
 

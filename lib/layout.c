@@ -4,9 +4,42 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+// Sizing state of layout_size, kept apart from ModelLayout's public fields.
+typedef struct Sizing {
+    LayoutSize s;
+    int overflow;
+} Sizing;
+
+static LayoutPart part_of(const char *name) {
+    if (strstr(name, "embed_tokens") || strstr(name, "lm_head")) return LAYOUT_PART_EMBED;
+    if (strstr(name, ".mlp.experts.") || strstr(name, ".mlp.shared_experts.") || strstr(name, ".mlp.gate."))
+        return LAYOUT_PART_MOE;
+    if (strstr(name, ".mlp.")) return LAYOUT_PART_FFN;
+    return LAYOUT_PART_ATTN;
+}
+
+static void size_add(Sizing *z, const char *name, int64_t rows, int64_t cols) {
+    int64_t n, pad;
+    int o = __builtin_mul_overflow(rows, cols ? cols : 1, &n);
+    o |= __builtin_add_overflow(n, 15, &pad);
+    pad = pad / 16 * 16;
+    o |= __builtin_add_overflow(z->s.params, n, &z->s.params);
+    o |= __builtin_add_overflow(z->s.padded, pad, &z->s.padded);
+    LayoutPart p = part_of(name);
+    o |= __builtin_add_overflow(z->s.part[p], n, &z->s.part[p]);
+    z->s.tensors++;
+    if (o && !z->overflow) z->s.overflow_part = p;
+    z->overflow |= o;
+}
 
 static size_t add(ModelLayout *L, const char *name, int64_t rows, int64_t cols, unsigned flags,
                   double std, int ones) {
+    if (L->sizing) {
+        size_add(L->sizing, name, rows, cols);
+        return 0;
+    }
     if (L->np == L->cap) {
         L->cap = L->cap ? 2 * L->cap : 64;
         L->p = ds_realloc(L->p, sizeof(ParamInfo) * (size_t)L->cap);
@@ -32,11 +65,10 @@ static size_t addf(ModelLayout *L, int layer, const char *suffix, int64_t rows, 
     return add(L, name, rows, cols, flags, std, ones);
 }
 
-static void layer(ModelLayout *L, int l) {
+static void layer(ModelLayout *L, int l, LayerLayout *y) {
     const ModelConfig *c = &L->cfg;
-    LayerLayout *y = &L->layers[l];
     memset(y, 0xff, sizeof *y); // every offset LAYOUT_NONE
-    int d = c->hidden_size, H = c->num_attention_heads;
+    int64_t d = c->hidden_size, H = c->num_attention_heads;
     double std = c->initializer_range;
     // Output projections feed the residual stream: scaled down by depth (GPT-2's 1/sqrt(2L)).
     double ostd = std / sqrt(2.0 * (c->num_hidden_layers + c->num_nextn_predict_layers));
@@ -56,9 +88,9 @@ static void layer(ModelLayout *L, int l) {
         } else {
             y->q_b = addf(L, l, "self_attn.q_proj.weight", (int64_t)H * dqk, d, 0, std, 0);
         }
-        y->kv_a = addf(L, l, "self_attn.kv_a_proj_with_mqa.weight", c->kv_lora_rank + c->qk_rope_head_dim, d, 0, std, 0);
+        y->kv_a = addf(L, l, "self_attn.kv_a_proj_with_mqa.weight", (int64_t)c->kv_lora_rank + c->qk_rope_head_dim, d, 0, std, 0);
         y->kv_a_norm = addf(L, l, "self_attn.kv_a_layernorm.weight", c->kv_lora_rank, 0, 0, 0, 1);
-        y->kv_b = addf(L, l, "self_attn.kv_b_proj.weight", (int64_t)H * (c->qk_nope_head_dim + c->v_head_dim), c->kv_lora_rank, 0, std, 0);
+        y->kv_b = addf(L, l, "self_attn.kv_b_proj.weight", H * ((int64_t)c->qk_nope_head_dim + c->v_head_dim), c->kv_lora_rank, 0, std, 0);
         y->o = addf(L, l, "self_attn.o_proj.weight", d, (int64_t)H * c->v_head_dim, 0, ostd, 0);
     } else {
         int hd = c->head_dim, kvh = c->num_key_value_heads;
@@ -95,7 +127,7 @@ static void layer(ModelLayout *L, int l) {
         }
         if (E == 1) y->expert_stride = 0;
         if (c->n_shared_experts) {
-            int Fs = F * c->n_shared_experts;
+            int64_t Fs = (int64_t)F * c->n_shared_experts;
             y->shared_gate_up = addf(L, l, "mlp.shared_experts.gate_proj.weight", Fs, d, 0, std, 0);
             addf(L, l, "mlp.shared_experts.up_proj.weight", Fs, d, 0, std, 0);
             y->shared_down = addf(L, l, "mlp.shared_experts.down_proj.weight", d, Fs, 0, ostd, 0);
@@ -111,11 +143,41 @@ void layout_build(ModelLayout *L, const ModelConfig *c) {
     L->nlayers = c->num_hidden_layers;
     L->layers = ds_calloc((size_t)(L->nlayers + L->nmtp), sizeof(LayerLayout));
     L->embed = add(L, "model.embed_tokens.weight", c->vocab_size, c->hidden_size, 0, c->initializer_range, 0);
-    for (int l = 0; l < L->nlayers + L->nmtp; l++) layer(L, l);
+    for (int l = 0; l < L->nlayers + L->nmtp; l++) layer(L, l, &L->layers[l]);
     L->final_norm = add(L, "model.norm.weight", c->hidden_size, 0, 0, 0, 1);
     L->lm_head = c->tie_word_embeddings
                      ? L->embed
                      : add(L, "lm_head.weight", c->vocab_size, c->hidden_size, 0, c->initializer_range, 0);
+}
+
+int layout_size(const ModelConfig *c, LayoutSize *s) {
+    // The same walk as layout_build, with add() counting instead of storing.
+    Sizing z;
+    memset(&z, 0, sizeof z);
+    ModelLayout L;
+    memset(&L, 0, sizeof L);
+    L.cfg = *c;
+    L.sizing = &z;
+    L.nmtp = c->arch == ARCH_DEEPSEEK_V3 ? c->num_nextn_predict_layers : 0;
+    L.nlayers = c->num_hidden_layers;
+    LayerLayout y;
+    add(&L, "model.embed_tokens.weight", c->vocab_size, c->hidden_size, 0, 0, 0);
+    for (int l = 0; l < L.nlayers + L.nmtp && !z.overflow; l++) layer(&L, l, &y);
+    add(&L, "model.norm.weight", c->hidden_size, 0, 0, 0, 1);
+    if (!c->tie_word_embeddings) add(&L, "lm_head.weight", c->vocab_size, c->hidden_size, 0, 0, 0);
+    *s = z.s;
+    return !z.overflow;
+}
+
+int layout_check_memory(const ModelConfig *c, int copies, const char *name, DsErr *e) {
+    LayoutSize s;
+    if (!layout_size(c, &s)) return ds_errf(e, "%s: the parameter count overflows 64 bits", name);
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) return DS_OK; // unknown: let the allocation decide
+    double need = (double)s.padded * sizeof(float) * copies, have = (double)pages * (double)page;
+    if (need <= have) return DS_OK;
+    return ds_errf(e, "%s: %lld parameters need %.1f GiB (%d float32 copies), more than this machine's %.1f GiB",
+                   name, (long long)s.params, need / (1 << 30), copies, have / (1 << 30));
 }
 
 void layout_free(ModelLayout *L) {

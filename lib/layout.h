@@ -47,7 +47,24 @@ typedef struct ModelLayout {
     size_t embed, final_norm, lm_head; // lm_head == embed when tied
     LayerLayout *layers;           // num_hidden_layers + num_nextn_predict_layers
     int nlayers, nmtp;
+    void *sizing;                  // set only inside layout_size: count, store nothing
 } ModelLayout;
+
+// The sizes of a layout, counted without building it, in 64 bits with overflow checks; parts are
+// the parameters of embeddings + head, attention (+ norms, MTP projections), dense FFNs and MoE
+// experts (routers and shared experts included). Returns 0 when a count overflows int64_t.
+typedef enum { LAYOUT_PART_EMBED, LAYOUT_PART_ATTN, LAYOUT_PART_FFN, LAYOUT_PART_MOE, LAYOUT_NPARTS } LayoutPart;
+typedef struct LayoutSize {
+    int64_t params, padded, tensors; // padded: scalars of the flat buffer (16-scalar aligned)
+    int64_t part[LAYOUT_NPARTS];
+    LayoutPart overflow_part; // the part whose count overflowed, when layout_size returns 0
+} LayoutSize;
+int layout_size(const ModelConfig *c, LayoutSize *s);
+
+// DS_OK when `copies` float32 copies of the parameters (4 for training: weights, gradients and
+// AdamW's two moments) fit in the machine's physical memory; otherwise a message naming `name`
+// (the config file) with the sizes, so a huge config fails before any allocation.
+int layout_check_memory(const ModelConfig *c, int copies, const char *name, DsErr *e);
 
 void layout_build(ModelLayout *L, const ModelConfig *c);
 void layout_free(ModelLayout *L);

@@ -40,6 +40,12 @@ static void on_signal(int sig) {
 
 enum { O_CONFIG = OPT_FIRST_TOOL_OPTION, O_DATA, O_VAL, O_TOK };
 
+// One config warning per line on stderr.
+static void print_warning(void *ctx, const char *msg) {
+    (void)ctx;
+    fprintf(stderr, "%s: warning: %s\n", PROG, msg);
+}
+
 static int cmd_train(int argc, char **argv) {
     static const struct option own[] = {{"help", 0, 0, OPT_HELP}, {"version", 0, 0, OPT_VERSION},
                                         {"config", 1, 0, O_CONFIG}, {"data", 1, 0, O_DATA},
@@ -72,10 +78,11 @@ static int cmd_train(int argc, char **argv) {
     Checkpoint ck = {0};
     if (tc.resume && ckpt_open(&ck, tc.resume, &e)) cli_fail_err(PROG, &e);
     if (tc.resume && !ck.state) cli_fail(PROG, "%s: not a training checkpoint (no state.json)", tc.resume);
-    if (config && config_load(&cfg, config, &e)) cli_fail_err(PROG, &e);
+    if (config && config_load_warn(&cfg, config, print_warning, NULL, &e)) cli_fail_err(PROG, &e);
     if (tc.resume && config && !config_equal(&cfg, &ck.cfg))
         cli_fail(PROG, "%s: checkpoint was made with a different config than %s", tc.resume, config);
     if (tc.resume) cfg = ck.cfg;
+    if (layout_check_memory(&cfg, 4, config ? config : tc.resume, &e)) cli_fail_err(PROG, &e);
 
     Dataset *train = dataset_open(data, &e), *vset = NULL;
     if (!train) cli_fail_err(PROG, &e);
@@ -158,7 +165,7 @@ static int cmd_info(int argc, char **argv) {
     // A JSON file is a config and its own error is the one to report; anything else is read as
     // a checkpoint (a tar or a folder).
     if (looks_like_json(argv[1])) {
-        if (config_load(&c, argv[1], &e)) cli_fail_err(PROG, &e);
+        if (config_load_warn(&c, argv[1], print_warning, NULL, &e)) cli_fail_err(PROG, &e);
     } else {
         if (ckpt_open(&ck, argv[1], &e)) cli_fail_err(PROG, &e);
         c = ck.cfg;

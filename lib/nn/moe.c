@@ -17,7 +17,7 @@ static int argmax_free(const double *v, const unsigned char *taken, int n) {
 
 void R_(moe_route_forward)(int *idx, real *gate, real *score, const real *logits, const real *bias,
                            const ModelConfig *c, int N) {
-    int E = c->n_routed_experts, K = c->num_experts_per_tok, G = c->n_group, per = E / G;
+    int E = c->n_routed_experts, K = c->num_experts_per_tok, G = config_route_groups(c), per = E / G;
     double sel[E], gscore[G];
     unsigned char taken[E > G ? E : G];
     for (int n = 0; n < N; n++) {

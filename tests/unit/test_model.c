@@ -281,7 +281,7 @@ static void op_rope(T *t) {
     for (int i = 0; i < 12; i++) CHECK_CLOSE(t, x[i], x0[i] * f * f, 1e-12);
     // YaRN: the highest frequency pair is kept, the lowest is divided by the factor.
     ModelConfig plain = c;
-    plain.yarn.factor = 0;
+    plain.rope_scaling.type = ROPE_DEFAULT;
     CHECK_CLOSE(t, rope_inv_freq(&c, 4, 0), rope_inv_freq(&plain, 4, 0), 1e-12);
     CHECK_CLOSE(t, rope_inv_freq(&c, 4, 1), rope_inv_freq(&plain, 4, 1) / 4.0, 1e-12);
     rope_free(&rope);
@@ -400,7 +400,7 @@ static void config_errors(T *t) {
                       "\"v_head_dim\":2,\"n_routed_experts\":6,\"num_experts_per_tok\":2,"
                       "\"moe_intermediate_size\":4,\"n_group\":4,\"topk_group\":1}";
     CHECK(t, config_from_string(&c, bad, strlen(bad), "cfg.json", &e) == DS_ERR);
-    CHECKF(t, strstr(e.msg, "cfg.json: n_routed_experts (6) is not divisible by n_group (4)") != NULL, "%s", e.msg);
+    CHECKF(t, strstr(e.msg, "cfg.json: n_group: must be >= 1 and divide n_routed_experts (6 experts, n_group 4)") != NULL, "%s", e.msg);
     const char *mt = "{\"model_type\":\"gpt2\"}";
     CHECK(t, config_from_string(&c, mt, strlen(mt), "x.json", &e) == DS_ERR && strstr(e.msg, "gpt2"));
     const char *miss = "{\"model_type\":\"llama\",\"vocab_size\":10}";
