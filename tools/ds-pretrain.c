@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "checkpoint.h"
-#include "cli.h"
 #include "jsonl.h"
 #include "sha256.h"
 #include "tokenizer.h"
+#include "tool.h"
 #include "train_cli.h"
 
 static const char *PROG = "ds-pretrain";
