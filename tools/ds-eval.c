@@ -46,7 +46,8 @@ static void usage(void) {
         "  --template T        prompts: plain (default) | r1 (the R1-Zero conversation text)\n"
         "  -m MODEL            generate the completions with this checkpoint first (R1's evaluation\n"
         "                      defaults): --n N [1] --temperature T [0.6] --top-p P [0.95]\n"
-        "                      --max-tokens N [256] --seed S [0] --batch N [16]; uses --template\n"
+        "                      --max-tokens N [256] --seed S [0] --batch N [16]; uses --template.\n"
+        "                      The samples are ds-infer generate's for the same seed and options\n"
         "  --help, --version\n"
         "\n"
         "Exit status: 0 ok, 1 bad input or I/O error, 2 usage error.\n");
