@@ -43,6 +43,9 @@ LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(NN_SRC:%.c=$(BUILD)/f32/%.o) $(NN_SRC
 LIBDS     := $(BUILD)/libds.a
 TOOL_SRC  := $(wildcard tools/ds-*.c)
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BIN)/%)
+# tools/common: the command-line code the tools (and bench programs) share, linked into each.
+TCOM_SRC  := $(wildcard tools/common/*.c)
+TCOM_OBJ  := $(TCOM_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(BIN)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
@@ -96,15 +99,16 @@ $(LIBDS): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN)/%: $(BUILD)/tools/%.o $(LIBDS)
+$(BUILD)/tools/%.o $(BUILD)/bench/%.o: CFLAGS += -Itools/common
+$(BIN)/%: $(BUILD)/tools/%.o $(TCOM_OBJ) $(LIBDS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $< $(LIBDS) $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) $< $(TCOM_OBJ) $(LIBDS) $(LDLIBS) -o $@
 $(BIN)/tests/%: $(BUILD)/tests/unit/%.o $(LIBDS)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $< $(LIBDS) $(LDLIBS) -o $@
-$(BIN)/bench/%: $(BUILD)/bench/%.o $(LIBDS)
+$(BIN)/bench/%: $(BUILD)/bench/%.o $(TCOM_OBJ) $(LIBDS)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $< $(LIBDS) $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) $< $(TCOM_OBJ) $(LIBDS) $(LDLIBS) -o $@
 
 ifeq ($(CUDA),1)
 $(BUILD)/lib/cuda/%.o: lib/cuda/%.cu Makefile

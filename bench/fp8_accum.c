@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "atomic_file.h"
-#include "cli.h"
+#include "tool.h"
 #include "fp8.h"
 #include "fp8_gemm.h"
 #include "rng.h"

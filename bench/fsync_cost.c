@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "atomic_file.h"
-#include "cli.h"
+#include "tool.h"
 
 static const char *PROG = "fsync_cost";
 

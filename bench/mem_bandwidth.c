@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli.h"
+#include "tool.h"
 #include "common.h"
 
 static const char *PROG = "mem_bandwidth";

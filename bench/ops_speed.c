@@ -11,7 +11,7 @@
 
 #include <cblas.h>
 
-#include "cli.h"
+#include "tool.h"
 #include "common.h"
 #include "nn/ops.h"
 #include "rng.h"

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli.h"
+#include "tool.h"
 #include "config.h"
 #include "layout.h"
 

@@ -6,7 +6,7 @@
 
 #include <cblas.h>
 
-#include "cli.h"
+#include "tool.h"
 #include "common.h"
 
 static const char *PROG = "sgemm_ceiling";

@@ -1,38 +1,19 @@
-// cli.h — the conventions every ds-* tool shares: version, usage errors, exits, number parsing.
+// cli.h — what libds tells and takes from the command line without parsing it: the version string
+// written into outputs, and the thread count. Parsing, usage errors and exits are the tools'
+// (tools/common/tool.h).
 #ifndef DS_CLI_H
 #define DS_CLI_H
 
 #include "common.h"
 
-// Exit codes of every tool.
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
-
-// Long-option ids shared by the tools' getopt_long tables.
-enum { OPT_HELP = 1000, OPT_VERSION, OPT_FIRST_TOOL_OPTION };
-
 const char *ds_version(void); // `git describe` of the tree that built the binary
-
-void cli_print_version(const char *prog);
-// Prints "PROG: message" and "Try 'PROG --help'." to stderr and exits 2.
-// At exit, a write error on stdout (a full disk, /dev/full) makes any tool exit 1 with a message.
-void cli_usage_error(const char *prog, const char *fmt, ...)
-    __attribute__((noreturn, format(printf, 2, 3)));
-// Every message from these functions is printed with control characters escaped (\n, \t, \r,
-// \xHH), since messages quote file contents and names.
-// Prints "PROG: message" to stderr (no exit).
-void cli_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void cli_print_escaped(FILE *f, const char *s); // s with control characters escaped
-// Prints "PROG: message" to stderr and exits 1.
-void cli_fail(const char *prog, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
-void cli_fail_err(const char *prog, const DsErr *e) __attribute__((noreturn));
-
-// Strict numeric parsing of option values; a bad value is a usage error naming the option.
-long cli_long(const char *prog, const char *opt, const char *s, long lo, long hi);
-double cli_double(const char *prog, const char *opt, const char *s, double lo, double hi);
-uint64_t cli_u64(const char *prog, const char *opt, const char *s);
 
 // Sets the thread count used by OpenBLAS (and returned for the caller's own pools). n <= 0 means
 // all online cores. Our own parallel loops and BLAS never run at the same time, so they share it.
 int cli_set_threads(int n);
+
+// s with control characters escaped (\n, \t, \r, \xHH): messages quote file contents and names,
+// which must not reach a terminal raw.
+void cli_print_escaped(FILE *f, const char *s);
 
 #endif

@@ -1,11 +1,8 @@
 // distill.h — distillation (R1 §2.4): rejection sampling's keep rule for sequence-level data, the
 // logit-level objective (a teacher forward on each micro-batch, KL(teacher ‖ student) at a
-// temperature mixed with cross-entropy), and the SFT training command that ds-sft and ds-distill
-// share.
+// temperature mixed with cross-entropy), and the tokenizer check between teacher and student.
 #ifndef DS_DISTILL_H
 #define DS_DISTILL_H
-
-#include <signal.h>
 
 #include "grade.h"
 #include "nn/model.h"
@@ -33,11 +30,5 @@ int distill_logit_loss(void *ctx, Model_f32 *m, Acts_f32 *a, const int *targets,
 // Teacher and student must tokenize alike: the same tokenizer hash and vocabulary size.
 int distill_check_tokenizers(const Tokenizer *teacher, const Tokenizer *student, int teacher_vocab,
                              int student_vocab, DsErr *e);
-
-// `train` of ds-sft (logits = 0) and ds-distill (logits = 1 also accepts --logits -t TEACHER
-// --temperature --alpha). Parses argv (argv[0] = "train"), exits 2 on a usage error and 1 on a
-// failure, like a tool's main. usage prints the tool's help; stop is the tool's signal flag.
-int distill_train_command(const char *prog, int argc, char **argv, int logits, void (*usage)(void),
-                          volatile sig_atomic_t *stop);
 
 #endif

@@ -15,6 +15,7 @@
 #include "objective.h"
 #include "passk.h"
 #include "rng.h"
+#include "rollout.h"
 #include "safetensors.h"
 
 // ----------------------------------------------------------------------------
@@ -43,16 +44,12 @@ int grpo_problems_load(GrpoProblems *ps, const char *path, const char *default_t
             got = DS_ERR;
             break;
         }
-        char *q = task_prompt(p, e);
-        if (!q) {
+        TokIds ids;
+        if (rollout_prompt(tok, p, tmpl, &ids, NULL, e)) {
             problem_free(p);
             got = DS_ERR;
             break;
         }
-        char *text = task_apply_template(q, tmpl);
-        TokIds ids = {0};
-        tok_encode(tok, text, strlen(text), 0, &ids);
-        free(q), free(text);
         ps->p = ds_realloc(ps->p, sizeof(Problem *) * (size_t)(ps->n + 1));
         ps->ids = ds_realloc(ps->ids, sizeof(uint32_t *) * (size_t)(ps->n + 1));
         ps->len = ds_realloc(ps->len, sizeof(int) * (size_t)(ps->n + 1));
@@ -200,39 +197,24 @@ int grpo_resume(GrpoRun *g, const Checkpoint *ck, DsErr *e) {
 // ----------------------------------------------------------------------------
 // rollouts
 
-typedef struct Feed {
+typedef struct Collect {
     GrpoRun *g;
-    const GrpoProblems *ps;
-    const int *order;        // problem index per prompt slot
-    int nprompts, G, next;
-    long step;
-    Sample *out;             // nprompts*G
+    const int *order;        // problem index per item
+    int G;
+    Sample *out;             // items*G
     long tokens;
-} Feed;
+} Collect;
 
-static int feed_next(void *ctx, GenRequest *req, DsErr *e) {
+static int collect(void *ctx, const RolloutSample *rs, DsErr *e) {
     (void)e;
-    Feed *f = ctx;
-    if (f->next == f->nprompts * f->G) return 0;
-    int pi = f->next / f->G, k = f->next % f->G, prob = f->order[pi];
-    *req = (GenRequest){.prompt = f->ps->ids[prob], .prompt_len = f->ps->len[prob],
-                        .stream = (uint64_t)f->step * 1000003u + (uint64_t)pi, .sample = (uint64_t)k,
-                        .user = (void *)(intptr_t)f->next};
-    f->next++;
-    return 1;
-}
-
-static int feed_done(void *ctx, const GenResult *r, DsErr *e) {
-    (void)e;
-    Feed *f = ctx;
+    Collect *f = ctx;
     GrpoRun *g = f->g;
-    int idx = (int)(intptr_t)r->req->user;
+    const GenResult *r = rs->gen;
+    int idx = rs->item * f->G + rs->index % f->G;
     Sample *s = &f->out[idx];
-    int prob = f->order[idx / f->G];
-    const Problem *p = f->ps->p[prob];
     free(s->ids);
     memset(s, 0, sizeof *s);
-    s->prob = prob;
+    s->prob = f->order[rs->item];
     s->plen = r->req->prompt_len;
     int ended = !strcmp(r->finish, "eos") && g->o.n_eos > 0;
     s->clen = r->n + ended;
@@ -241,25 +223,31 @@ static int feed_done(void *ctx, const GenResult *r, DsErr *e) {
     memcpy(s->ids + s->plen, r->tokens, sizeof(uint32_t) * (size_t)r->n);
     if (ended) s->ids[s->plen + r->n] = g->o.eos[0];
     s->truncated = !strcmp(r->finish, "length");
-    GradeResult gr;
-    grade(p, &g->o.grade, r->text, r->text_len, &gr);
-    s->score = gr.score, s->correct = gr.correct;
-    s->formatted = grade_format(r->text, r->text_len) > 0;
-    s->lang = grade_lang(r->text, r->text_len, g->o.grade.lang_script);
-    s->reward = g->o.w_acc * gr.score + g->o.w_format * s->formatted + g->o.w_lang * s->lang;
+    s->score = rs->grade.score, s->correct = rs->grade.correct;
+    s->formatted = rs->format > 0;
+    s->lang = rs->lang;
+    s->reward = g->o.w_acc * s->score + g->o.w_format * s->formatted + g->o.w_lang * s->lang;
     if (s->truncated && g->o.overlong == OVERLONG_ZERO) s->reward = 0;
     f->tokens += r->n;
     return DS_OK;
 }
 
+// G samples of each problem order[0..nprompts) under seed. A problem that comes back within one
+// step (an epoch ends inside it) continues its sample indices, so no two samples share a stream.
 static int rollout(GrpoRun *g, const GrpoProblems *ps, const int *order, int nprompts, int G,
-                   const SampleParams *sp, long step, Sample *out, long *tokens, DsErr *e) {
-    engine_refresh(g->en);
-    Feed f = {g, ps, order, nprompts, G, 0, step, out, 0};
-    GenConfig c = {.sp = *sp, .max_tokens = g->o.max_tokens, .seed = g->o.seed ^ 0x6770726full,
-                   .eos = g->o.eos, .n_eos = g->o.n_eos, .tok = g->tok, .prefill_chunk = 64};
+                   const SampleParams *sp, uint64_t seed, Sample *out, long *tokens, DsErr *e) {
+    RolloutItem *items = ds_malloc(sizeof *items * (size_t)nprompts);
+    for (int i = 0; i < nprompts; i++) {
+        int again = 0;
+        for (int j = 0; j < i; j++) again += order[j] == order[i];
+        items[i] = (RolloutItem){ps->p[order[i]], ps->ids[order[i]], ps->len[order[i]], again * G};
+    }
+    Collect f = {g, order, G, out, 0};
+    GenConfig c = {.sp = *sp, .max_tokens = g->o.max_tokens, .seed = seed, .eos = g->o.eos,
+                   .n_eos = g->o.n_eos, .tok = g->tok, .prefill_chunk = 64};
     GenStats st;
-    int rc = generate(g->en, &c, feed_next, &f, feed_done, &f, &st, e);
+    int rc = rollout_run(g->en, &c, items, nprompts, G, &g->o.grade, collect, &f, &st, e);
+    free(items);
     *tokens = f.tokens;
     return rc;
 }
@@ -302,18 +290,20 @@ static int evaluate(GrpoRun *g, const GrpoProblems *ev, json_t *j, DsErr *e) {
     Sample *out = ds_calloc((size_t)n * K, sizeof(Sample));
     SampleParams sp = {g->o.eval_temperature, 1.0, 0};
     long tokens;
-    int rc = rollout(g, ev, order, n, K, &sp, -1, out, &tokens, e);
+    int rc = rollout(g, ev, order, n, K, &sp, g->o.seed, out, &tokens, e); // as ds-eval -m samples
     if (!rc) {
-        double pass1 = 0, passk = 0, fmt = 0, len = 0;
+        double fmt = 0, len = 0;
+        PasskProblem *pp = ds_malloc(sizeof *pp * (size_t)n);
         for (int i = 0; i < n; i++) {
             int c = 0;
             for (int k = 0; k < K; k++) {
                 const Sample *s = &out[i * K + k];
                 c += s->correct, fmt += s->formatted, len += s->clen;
             }
-            pass1 += (double)c / K / n;
-            passk += passk_estimate(K, c, K) / n;
+            pp[i] = (PasskProblem){K, c, NULL, NULL};
         }
+        double pass1 = passk_fraction_mean(pp, n), passk = passk_mean(pp, n, K);
+        free(pp);
         json_object_set_new(j, "eval_pass@1", json_real(pass1));
         char key[32];
         snprintf(key, sizeof key, "eval_pass@%d", K);
@@ -362,7 +352,7 @@ int grpo_run(GrpoRun *g, const GrpoProblems *ps, const GrpoProblems *ev, int *st
         }
         double t0 = ds_now();
         long rtokens;
-        if ((rc = rollout(g, ps, order, P, G, &o->sp, step, g->s, &rtokens, e))) goto fail;
+        if ((rc = rollout(g, ps, order, P, G, &o->sp, rollout_step_seed(o->seed, step), g->s, &rtokens, e))) goto fail;
         double t_roll = ds_now() - t0;
         // rewards → advantages
         double rsum = 0, rsq = 0, acc = 0, fmt = 0, lang = 0, lmax = 0, lsum = 0, lc = 0, li = 0;

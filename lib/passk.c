@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "common.h"
+
 double passk_estimate(int n, int c, int k) {
     if (n < 1 || c < 0 || c > n || k < 1 || k > n) return -1;
     if (n - c < k) return 1.0;
@@ -24,4 +26,28 @@ int passk_majority(const char *const *answers, const int *correct, int k) {
         if (count > best_count) best = i, best_count = count;
     }
     return best >= 0 && correct[best];
+}
+
+double passk_fraction_mean(const PasskProblem *p, int np) {
+    double sum = 0;
+    for (int i = 0; i < np; i++) sum += (double)p[i].c / p[i].n;
+    return np ? sum / np : 0;
+}
+
+double passk_mean(const PasskProblem *p, int np, int k) {
+    double sum = 0;
+    for (int i = 0; i < np; i++) sum += passk_estimate(p[i].n, p[i].c, k);
+    return np ? sum / np : 0;
+}
+
+double passk_majority_mean(const PasskProblem *p, int np, int k) {
+    double sum = 0;
+    for (int i = 0; i < np; i++) sum += passk_majority(p[i].answers, p[i].correct, k);
+    return np ? sum / np : 0;
+}
+
+int passk_min_samples(const PasskProblem *p, int np) {
+    int m = 0;
+    for (int i = 0; i < np; i++) m = i == 0 ? p[i].n : DS_MIN(m, p[i].n);
+    return m;
 }

@@ -12,4 +12,19 @@ double passk_estimate(int n, int c, int k);
 // none voted.
 int passk_majority(const char *const *answers, const int *correct, int k);
 
+// One problem's samples for the means over problems below: n samples of which c are correct;
+// answers and correct in sample order, for maj@k (NULL when only pass@k is asked for).
+typedef struct PasskProblem {
+    int n, c;
+    const char *const *answers;
+    const int *correct;
+} PasskProblem;
+
+// Means over np problems (sums in problem order, then one division): the fraction correct, pass@k
+// and maj@k (the first k samples vote). pass@k and maj@k need k <= passk_min_samples.
+double passk_fraction_mean(const PasskProblem *p, int np);
+double passk_mean(const PasskProblem *p, int np, int k);
+double passk_majority_mean(const PasskProblem *p, int np, int k);
+int passk_min_samples(const PasskProblem *p, int np); // 0 when np is 0
+
 #endif

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tinyzero-check.sh EVAL.json — says whether a base model is in the range where RL can work
-# (REFERENCE: pass@1 roughly 5–20%, pass@32 well above it), or just prints the numbers.
+# (recipes/TINYZERO.md: pass@1 roughly 5–20%, pass@32 well above it), or just prints the numbers.
 set -euo pipefail
 f=$1
 read -r p1 pk k fmt < <(jq -r '[.["pass@1"], (to_entries | map(select(.key | startswith("pass@"))) | last | .value),

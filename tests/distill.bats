@@ -68,6 +68,30 @@ setup() {
     cmp "$d/kept.jsonl" "$t/again.jsonl"
 }
 
+@test "rollout: ds-distill sample, ds-eval -m and ds-infer generate draw the same samples for a seed" {
+    local d="$BATS_FILE_TMPDIR" t="$BATS_TEST_TMPDIR"
+    # a sample's randomness depends only on the seed, the problem's id and the sample index
+    ds-eval prompts --task gsm8k --problems "$d/problems.jsonl" --template r1 \
+        | ds-infer generate -m "$d/teacher.tar" --n 4 --temperature 1 --max-tokens 24 --seed 1 --threads 1 \
+            --batch 5 --ordered > "$t/infer.jsonl"
+    # ds-distill sample --keep all: the same completions, in the same order
+    diff <(jq -c '[.id, .sample, .completion]' "$t/infer.jsonl") <(jq -c '[.id, .sample, .completion]' "$d/all.jsonl")
+    # ds-eval -m: the same samples, so the same per-sample grades and lengths as grading ds-infer's
+    local g=(--task gsm8k --problems "$d/problems.jsonl" --extract answer)
+    ds-eval "${g[@]}" "$t/infer.jsonl" -o "$t/infer.graded" --summary "$t/infer.sum"
+    ds-eval "${g[@]}" -m "$d/teacher.tar" --template r1 --n 4 --temperature 1 --top-p 1 --max-tokens 24 \
+        --seed 1 --batch 3 -o "$t/model.graded" --summary "$t/model.sum"
+    diff <(jq -c 'del(.id)' "$t/infer.graded" | sort) <(jq -c 'del(.id)' "$t/model.graded" | sort)
+    diff <(jq -c '[.id, .sample, .answer, .n_tokens]' "$t/infer.graded" | sort) \
+         <(jq -c '[.id, .sample, .answer, .n_tokens]' "$t/model.graded" | sort)
+    cmp "$t/infer.sum" "$t/model.sum"
+    # and another seed gives other samples
+    ds-eval "${g[@]}" -m "$d/teacher.tar" --template r1 --n 4 --temperature 1 --top-p 1 --max-tokens 24 \
+        --seed 2 -o "$t/seed2.graded"
+    ! diff -q <(jq -c '[.id, .sample, .answer, .n_tokens]' "$t/model.graded" | sort) \
+              <(jq -c '[.id, .sample, .answer, .n_tokens]' "$t/seed2.graded" | sort)
+}
+
 @test "distill train: a dense qwen2 student learns from the kept samples (sequence level)" {
     local d="$BATS_FILE_TMPDIR" t="$BATS_TEST_TMPDIR"
     cat "$d/kept.jsonl" "$d/all.jsonl" > "$t/data.jsonl"

@@ -51,6 +51,18 @@ stable() { jq -c 'del(.time, .rollout_s, .update_s, .rollout_tokens_per_s)' "$1"
     ds-infer generate -m "$t/rl.tar" --max-tokens 4 < "$BATS_FILE_TMPDIR/tasks.jsonl" | jq -e .completion > /dev/null
 }
 
+@test "grpo: the held-out evaluation samples what ds-eval -m samples for the seed" {
+    local t="$BATS_TEST_TMPDIR" d="$BATS_FILE_TMPDIR"
+    # step 1 is evaluated before its update (and is not the last step, evaluated after): the base
+    # model, sampled under --seed
+    grpo --steps 2 --seed 7 --eval "$d/tasks.jsonl" --eval-every 2 --eval-samples 4 --eval-temperature 1 \
+        -o "$t/rl.tar" --metrics "$t/m.jsonl"
+    ds-eval -m "$d/base.tar" --task math --extract answer --problems "$d/tasks.jsonl" --template plain \
+        --n 4 --temperature 1 --top-p 1 --max-tokens 16 --seed 7 --k 4 -o /dev/null --summary "$t/s.json"
+    head -1 "$t/m.jsonl" | jq -e --slurpfile s "$t/s.json" \
+        '(.["eval_pass@1"] - $s[0]["pass@1"] | fabs) < 1e-9 and (.["eval_pass@4"] - $s[0]["pass@4"] | fabs) < 1e-9'
+}
+
 @test "grpo: stopped at step 2 and resumed, or finished at 2 and extended, equals an uninterrupted run" {
     local t="$BATS_TEST_TMPDIR"
     grpo --steps 4 -o "$t/full.tar" --metrics "$t/full.jsonl"

@@ -23,6 +23,9 @@ key() { jq -c '[.id, .sample, .completion, .finish_reason, .n_tokens]' | sort; }
 }
 @test "infer unit: a sequence's logits are bit-identical alone or in a batch of 16" { unit infer batch_independent; }
 @test "infer unit: greedy tokens equal across naive/absorbed, speculative, batch sizes" { unit infer greedy_equal_across_modes; }
+@test "rollout unit: a sample's stream is sha256 of its id; GRPO step seeds" { unit rollout stream_definition step_seeds; }
+@test "rollout unit: rollout_run draws what generate draws for (seed, id, index), for any slot count" { unit rollout run_matches_requests; }
+@test "rollout unit: pass@1, pass@k and maj@k means over problems" { unit rollout passk_means; }
 
 @test "infer: greedy output identical with absorbed and naive caches; latent cache is smaller" {
     local t="$BATS_TEST_TMPDIR"
@@ -119,4 +122,14 @@ key() { jq -c '[.id, .sample, .completion, .finish_reason, .n_tokens]' | sort; }
     gen --temperature 0 --attn naive --threads 1 | key > "$t/n1"
     gen --temperature 0 --attn naive --threads 2 | key > "$t/n2"
     diff "$t/n1" "$t/n2"
+}
+
+@test "infer: score has no length limit of its own; a prefix scores as in the long record" {
+    local t="$BATS_TEST_TMPDIR"
+    jq -nc '{id: "long", ids: [range(5000) | (. * 7) % 500 + 1]}' > "$t/long.jsonl"
+    jq -nc '{id: "short", ids: [range(100) | (. * 7) % 500 + 1]}' > "$t/short.jsonl"
+    ds-infer score -m "$BATS_FILE_TMPDIR/ck.tar" "$t/long.jsonl" > "$t/long.out"
+    ds-infer score -m "$BATS_FILE_TMPDIR/ck.tar" "$t/short.jsonl" > "$t/short.out"
+    jq -e '.logprobs | length == 4999 and all(. <= 0)' "$t/long.out"
+    diff <(jq -c '.logprobs[:99]' "$t/long.out") <(jq -c '.logprobs' "$t/short.out")
 }

@@ -7,11 +7,11 @@
 
 #include "atomic_file.h"
 #include "checkpoint.h"
-#include "cli.h"
 #include "distill.h"
-#include "generate.h"
 #include "jsonl.h"
-#include "sha256.h"
+#include "rollout.h"
+#include "sft_train.h"
+#include "tool.h"
 #include "train_cli.h"
 #include "utf8.h"
 
@@ -28,7 +28,8 @@ static void usage(void) {
            "  --task T              countdown | gsm8k | math (records as ds-eval reads them)\n"
            "  --problems FILE       problems JSONL\n"
            "  --n K [4]  --temperature X [0.6]  --top-p X [0.95]  --top-k N [0]  --max-tokens N [256]\n"
-           "  --template plain|r1 [r1]  --eos TOKEN [<|endoftext|>]  --seed N [0]\n"
+           "  --template plain|r1 [r1]  --eos TOKEN [<|endoftext|>]  --seed N [0] (the samples are\n"
+           "                        ds-infer generate's for the same seed and options)\n"
            "  --keep correct|all [correct]  --require-format (also the <think>/<answer> format)\n"
            "  --extract MODE        where gsm8k/math answers are read (as ds-eval; r1 completions: answer)\n"
            "  --batch N [16] sequences at once  --max-len N [1024]  --threads N\n"
@@ -59,49 +60,21 @@ typedef struct Slot {      // one sample
 } Slot;
 
 typedef struct Sampler {
-    const TaskSet *set;
-    const GradeOpts *go;
-    TokIds *prompts;       // [problems]
-    uint64_t *streams;     // [problems]
-    int n, next;           // samples per problem; next request (problem * n + sample)
+    int n;                 // samples per problem
     Slot *slots;           // [problems * n]
 } Sampler;
 
-// The same stream ds-infer derives from an id, so a sample here equals ds-infer's for the seed.
-static uint64_t id_stream(const char *id) {
-    uint8_t d[32];
-    Sha256 s;
-    sha256_init(&s);
-    sha256_update(&s, id, strlen(id));
-    sha256_final(&s, d);
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v = v << 8 | d[i];
-    return v;
-}
-
-static int next_request(void *ctx, GenRequest *req, DsErr *e) {
+static int on_done(void *ctx, const RolloutSample *rs, DsErr *e) {
     Sampler *s = ctx;
     (void)e;
-    if (s->next == s->set->n * s->n) return 0;
-    int p = s->next / s->n, k = s->next % s->n;
-    *req = (GenRequest){.prompt = s->prompts[p].ids, .prompt_len = (int)s->prompts[p].n,
-                        .stream = s->streams[p], .sample = (uint64_t)k, .user = (void *)(intptr_t)s->next};
-    s->next++;
-    return 1;
-}
-
-static int on_done(void *ctx, const GenResult *r, DsErr *e) {
-    Sampler *s = ctx;
-    (void)e;
-    int i = (int)(intptr_t)r->req->user;
-    Slot *sl = &s->slots[i];
+    Slot *sl = &s->slots[rs->item * s->n + rs->index];
     // JSON needs valid text: bytes that are not UTF-8 become U+FFFD in the written record.
     DsBuf b = {0};
-    utf8_sanitize(r->text, r->text_len, &b);
+    utf8_sanitize(rs->gen->text, rs->gen->text_len, &b);
     dsbuf_append(&b, "", 1);
     sl->text = b.data;
-    grade(s->set->p[i / s->n], s->go, r->text, r->text_len, &sl->g);
-    sl->format = grade_format(r->text, r->text_len);
+    sl->g = rs->grade;
+    sl->format = rs->format;
     return DS_OK;
 }
 
@@ -196,26 +169,22 @@ static int cmd_sample(int argc, char **argv) {
 
     TaskSet set;
     if (task_set_load(&set, task, problems, 0, &e)) cli_fail_err(PROG, &e);
-    s.set = &set, s.go = &go;
-    s.prompts = ds_calloc((size_t)set.n, sizeof(TokIds));
-    s.streams = ds_calloc((size_t)set.n, sizeof(uint64_t));
+    TokIds *prompts = ds_calloc((size_t)set.n + 1, sizeof(TokIds));
+    RolloutItem *items = ds_calloc((size_t)set.n + 1, sizeof(RolloutItem));
     s.slots = ds_calloc((size_t)set.n * s.n, sizeof(Slot));
-    char **user = ds_calloc((size_t)set.n, sizeof(char *));
+    char **user = ds_calloc((size_t)set.n + 1, sizeof(char *));
     for (int i = 0; i < set.n; i++) {
-        if (!(user[i] = task_prompt(set.p[i], &e))) cli_fail_err(PROG, &e);
-        char *full = task_apply_template(user[i], tmpl);
-        tok_encode(tok, full, strlen(full), 1, &s.prompts[i]);
-        free(full);
-        if (s.prompts[i].n + 1 >= (size_t)eo.max_len)
+        if (rollout_prompt(tok, set.p[i], tmpl, &prompts[i], &user[i], &e)) cli_fail_err(PROG, &e);
+        if (prompts[i].n + 1 >= (size_t)eo.max_len)
             cli_fail(PROG, "%s: problem '%s': the prompt's %zu tokens leave no room under --max-len %d", problems,
-                     set.p[i]->id, s.prompts[i].n, eo.max_len);
-        s.streams[i] = id_stream(set.p[i]->id);
+                     set.p[i]->id, prompts[i].n, eo.max_len);
+        items[i] = (RolloutItem){set.p[i], prompts[i].ids, (int)prompts[i].n, 0};
     }
     eo.max_rows = eo.slots * 2 + g.prefill_chunk;
     Engine *en = engine_new(&m, &eo, &e);
     if (!en) cli_fail_err(PROG, &e);
     GenStats st;
-    if (generate(en, &g, next_request, &s, on_done, &s, &st, &e)) cli_fail_err(PROG, &e);
+    if (rollout_run(en, &g, items, set.n, s.n, &go, on_done, &s, &st, &e)) cli_fail_err(PROG, &e);
 
     // Written in problem and sample order, whatever order the samples finished in.
     AtomicFile f;
@@ -255,9 +224,9 @@ static int cmd_sample(int argc, char **argv) {
     if (write_json(summary, sum, &e)) cli_fail_err(PROG, &e);
     json_decref(sum);
 
-    for (int i = 0; i < set.n; i++) tokids_free(&s.prompts[i]), free(user[i]);
+    for (int i = 0; i < set.n; i++) tokids_free(&prompts[i]), free(user[i]);
     for (long i = 0; i < total; i++) free(s.slots[i].text);
-    free(s.prompts), free(s.streams), free(s.slots), free(user);
+    free(prompts), free(items), free(s.slots), free(user);
     engine_free(en);
     task_set_free(&set);
     model_free_f32(&m);
@@ -276,7 +245,7 @@ int main(int argc, char **argv) {
         sa.sa_handler = on_signal;
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
-        return distill_train_command(PROG, argc - 1, argv + 1, 1, usage, &stop_flag);
+        return sft_train_command(PROG, argc - 1, argv + 1, 1, usage, &stop_flag);
     }
     cli_usage_error(PROG, "unknown command '%s'", argv[1]);
 }

@@ -7,13 +7,13 @@
 
 #include "atomic_file.h"
 #include "checkpoint.h"
-#include "cli.h"
-#include "generate.h"
 #include "grade.h"
 #include "jsonl.h"
 #include "passk.h"
 #include "progress.h"
+#include "rollout.h"
 #include "task.h"
+#include "tool.h"
 #include "utf8.h"
 
 static const char *prog = "ds-eval";
@@ -41,13 +41,13 @@ static void usage(void) {
         "                      gsm8k's default) | boxed (last \\boxed{}; math's default) |\n"
         "                      answer (last <answer>...</answer>, its \\boxed{} if any) |\n"
         "                      last-number\n"
-        "  --lang-script S     lang task target: latin (default) | cyrillic | greek | cjk (Han, kana,\n"
-        "                      Hangul); words in any other script count as misses\n"
+        "  --lang-script S     lang task target: latin (default) | cyrillic | greek | cjk\n"
         "  --skip-bad          warn about and skip malformed lines and records\n"
         "  --template T        prompts: plain (default) | r1 (the R1-Zero conversation text)\n"
         "  -m MODEL            generate the completions with this checkpoint first (R1's evaluation\n"
         "                      defaults): --n N [1] --temperature T [0.6] --top-p P [0.95]\n"
-        "                      --max-tokens N [256] --seed S [0] --batch N [16]; uses --template\n"
+        "                      --max-tokens N [256] --seed S [0] --batch N [16]; uses --template.\n"
+        "                      The samples are ds-infer generate's for the same seed and options\n"
         "  --help, --version\n"
         "\n"
         "Exit status: 0 ok, 1 bad input or I/O error, 2 usage error.\n");
@@ -368,47 +368,44 @@ static json_t *by_field(const TaskSet *set, const Graded *g, const char *field) 
 
 static json_t *summarize(const Args *a, const TaskSet *set, Graded *g, long n_samples,
                          long tokens_missing, const double *len_sum, const double *len_max) {
-    int np = 0, min_n = 0;
+    int np = 0;
     long formatted = 0;
-    double pass1 = 0, score = 0;
+    double score = 0;
+    // Per problem with samples: counts, and answers in sample order for maj@k.
+    PasskProblem *pp = ds_malloc((size_t)(set->n ? set->n : 1) * sizeof *pp);
+    long at = 0, all = 1;
+    for (int i = 0; i < set->n; i++) all += g[i].n;
+    const char **ans = ds_malloc((size_t)all * sizeof *ans);
+    int *cor = ds_malloc((size_t)all * sizeof *cor);
     for (int i = 0; i < set->n; i++) {
         if (!g[i].n) continue;
         qsort(g[i].s, (size_t)g[i].n, sizeof *g[i].s, cmp_sample); // maj@k reads the first k
         int c = 0;
-        for (int j = 0; j < g[i].n; j++)
+        for (int j = 0; j < g[i].n; j++) {
             c += g[i].s[j].correct, formatted += g[i].s[j].formatted, score += g[i].s[j].score;
-        pass1 += (double)c / g[i].n;
-        min_n = np++ == 0 ? g[i].n : DS_MIN(min_n, g[i].n);
+            ans[at + j] = g[i].s[j].answer, cor[at + j] = g[i].s[j].correct;
+        }
+        pp[np++] = (PasskProblem){g[i].n, c, ans + at, cor + at};
+        at += g[i].n;
     }
+    int min_n = passk_min_samples(pp, np);
     json_t *o = json_object();
     json_object_set_new(o, "task", json_string(task_name(a->task)));
     json_object_set_new(o, "n_problems", json_integer(np));
     json_object_set_new(o, "n_problems_without_samples", json_integer(set->n - np));
     json_object_set_new(o, "n_samples", json_integer(n_samples));
-    json_object_set_new(o, "pass@1", json_real(np ? pass1 / np : 0));
+    json_object_set_new(o, "pass@1", json_real(passk_fraction_mean(pp, np)));
     json_object_set_new(o, "mean_score", json_real(n_samples ? score / n_samples : 0));
-    const char **ans = ds_malloc((size_t)(min_n ? min_n : 1) * sizeof *ans);
-    int *cor = ds_malloc((size_t)(min_n ? min_n : 1) * sizeof *cor);
     for (int t = 0; t < a->n_k && np; t++) {
         int k = a->k[t];
         if (k > min_n) continue; // pass@k needs k samples of every problem
-        double pk = 0, mk = 0;
-        for (int i = 0; i < set->n; i++) {
-            if (!g[i].n) continue;
-            int c = 0;
-            for (int j = 0; j < g[i].n; j++) c += g[i].s[j].correct;
-            pk += passk_estimate(g[i].n, c, k);
-            for (int j = 0; j < k; j++) ans[j] = g[i].s[j].answer, cor[j] = g[i].s[j].correct;
-            mk += passk_majority(ans, cor, k);
-        }
         char key[32];
         snprintf(key, sizeof key, "pass@%d", k);
-        json_object_set_new(o, key, json_real(pk / np));
+        json_object_set_new(o, key, json_real(passk_mean(pp, np, k)));
         snprintf(key, sizeof key, "maj@%d", k);
-        json_object_set_new(o, key, json_real(mk / np));
+        json_object_set_new(o, key, json_real(passk_majority_mean(pp, np, k)));
     }
-    free(ans);
-    free(cor);
+    free(pp), free(ans), free(cor);
     json_object_set_new(o, "format_rate", json_real(n_samples ? (double)formatted / n_samples : 0));
     int tok = n_samples > 0 && tokens_missing == 0;
     json_object_set_new(o, "length_unit", json_string(tok ? "tokens" : "chars"));
@@ -463,9 +460,7 @@ static int run_grade(const Args *a, DsErr *e) {
         json_decref(o);
         if (bad) {
             if (!a->skip_bad || strstr(e->msg, "write error")) goto done;
-            fputs("warning: ", stderr);
-            cli_print_escaped(stderr, e->msg); // quotes the samples: no raw control characters
-            fputs(" (skipped)\n", stderr);
+            fprintf(stderr, "warning: %s (skipped)\n", e->msg);
             continue;
         }
         n_samples++;
@@ -495,36 +490,21 @@ done:
 // ---------------------------------------------------------------------------------------------
 // -m: generate the completions with a checkpoint, then grade them
 
-typedef struct GenFeed {
-    TaskSet *set;
-    uint32_t **ids;
-    int *len;
-    int n, next;
-    const Tokenizer *tok;
+typedef struct GenOut {
+    const RolloutItem *items;
     FILE *out;
-} GenFeed;
+} GenOut;
 
-static int gen_next(void *ctx, GenRequest *req, DsErr *e) {
-    (void)e;
-    GenFeed *f = ctx;
-    if (f->next == f->set->n * f->n) return 0;
-    int i = f->next / f->n, k = f->next % f->n;
-    *req = (GenRequest){.prompt = f->ids[i], .prompt_len = f->len[i], .stream = (uint64_t)i,
-                        .sample = (uint64_t)k, .user = (void *)(intptr_t)i};
-    f->next++;
-    return 1;
-}
-
-static int gen_done(void *ctx, const GenResult *r, DsErr *e) {
-    GenFeed *f = ctx;
-    const Problem *p = f->set->p[(intptr_t)r->req->user];
+static int gen_done(void *ctx, const RolloutSample *rs, DsErr *e) {
+    GenOut *g = ctx;
+    const GenResult *r = rs->gen;
     DsBuf text = {0};
     utf8_sanitize(r->text, r->text_len, &text);
-    json_t *o = json_pack("{s:s,s:I,s:s%,s:i,s:s}", "id", p->id, "sample", (json_int_t)r->req->sample,
-                          "completion", text.data ? text.data : "", text.len, "n_tokens", r->n,
-                          "finish_reason", r->finish);
+    json_t *o = json_pack("{s:s,s:I,s:s%,s:i,s:s}", "id", g->items[rs->item].problem->id, "sample",
+                          (json_int_t)rs->index, "completion", text.data ? text.data : "", text.len,
+                          "n_tokens", r->n, "finish_reason", r->finish);
     dsbuf_free(&text);
-    int bad = write_line(f->out, o);
+    int bad = write_line(g->out, o);
     json_decref(o);
     return bad ? ds_errf(e, "temporary completions file: write error") : DS_OK;
 }
@@ -537,7 +517,9 @@ static int run_model(Args *a, DsErr *e) {
     Tokenizer *tok = tj ? tok_from_json(tj, tl, a->model, e) : NULL;
     TaskSet set = {0};
     int rc = DS_ERR;
-    GenFeed f = {0};
+    TokIds *prompts = NULL;
+    RolloutItem *items = NULL;
+    GenOut go = {0};
     Model_f32 m;
     int have_model = 0;
     Engine *en = NULL;
@@ -548,18 +530,13 @@ static int run_model(Args *a, DsErr *e) {
         goto done;
     }
     if (task_set_load(&set, a->task, a->problems, a->skip_bad, e)) goto done;
-    f = (GenFeed){&set, ds_calloc((size_t)set.n, sizeof(uint32_t *)), ds_calloc((size_t)set.n, sizeof(int)),
-                  a->n, 0, tok, NULL};
+    prompts = ds_calloc((size_t)set.n + 1, sizeof *prompts);
+    items = ds_calloc((size_t)set.n + 1, sizeof *items);
     int max_prompt = 0;
     for (int i = 0; i < set.n; i++) {
-        char *q = task_prompt(set.p[i], e);
-        if (!q) goto done;
-        char *text = task_apply_template(q, a->tmpl);
-        TokIds ids = {0};
-        tok_encode(tok, text, strlen(text), 0, &ids);
-        free(q), free(text);
-        f.ids[i] = ids.ids, f.len[i] = (int)ids.n;
-        max_prompt = DS_MAX(max_prompt, (int)ids.n);
+        if (rollout_prompt(tok, set.p[i], a->tmpl, &prompts[i], NULL, e)) goto done;
+        items[i] = (RolloutItem){set.p[i], prompts[i].ids, (int)prompts[i].n, 0};
+        max_prompt = DS_MAX(max_prompt, (int)prompts[i].n);
     }
     model_init_f32(&m, &ck.cfg, 0, max_prompt + a->max_tokens + 1);
     have_model = 1;
@@ -567,24 +544,25 @@ static int run_model(Args *a, DsErr *e) {
     EngineOpts eo = {.slots = a->batch, .max_len = max_prompt + a->max_tokens + 1, .max_rows = a->batch * 2 + 64};
     if (!(en = engine_new(&m, &eo, e))) goto done;
     fd = mkstemp(tmp);
-    if (fd < 0 || !(f.out = fdopen(fd, "w+"))) {
+    if (fd < 0 || !(go.out = fdopen(fd, "w+"))) {
         ds_errf(e, "%s: cannot create a temporary file", tmp);
         goto done;
     }
+    go.items = items;
     int eos_id = tok_token_id(tok, "<|endoftext|>");
     uint32_t eos = (uint32_t)(eos_id < 0 ? 0 : eos_id);
     GenConfig g = {.sp = {a->temperature, a->top_p, 0}, .max_tokens = a->max_tokens, .seed = a->seed,
                    .eos = &eos, .n_eos = eos_id >= 0, .tok = tok, .prefill_chunk = 64};
     GenStats st;
-    if (generate(en, &g, gen_next, &f, gen_done, &f, &st, e) || fflush(f.out)) goto done;
+    if (rollout_run(en, &g, items, set.n, a->n, NULL, gen_done, &go, &st, e) || fflush(go.out)) goto done;
     a->completions = tmp;
     rc = run_grade(a, e);
 done:
-    if (f.out) fclose(f.out);
+    if (go.out) fclose(go.out);
     else if (fd >= 0) close(fd);
     if (fd >= 0) unlink(tmp);
-    for (int i = 0; f.ids && i < set.n; i++) free(f.ids[i]);
-    free(f.ids), free(f.len);
+    for (int i = 0; prompts && i < set.n; i++) tokids_free(&prompts[i]);
+    free(prompts), free(items);
     engine_free(en);
     if (have_model) model_free_f32(&m);
     task_set_free(&set);

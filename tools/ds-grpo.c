@@ -6,9 +6,9 @@
 
 #include "atomic_file.h"
 #include "checkpoint.h"
-#include "cli.h"
 #include "grpo.h"
 #include "sha256.h"
+#include "tool.h"
 
 static const char *PROG = "ds-grpo";
 

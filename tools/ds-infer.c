@@ -8,11 +8,12 @@
 #include "atomic_file.h"
 #include "chat.h"
 #include "checkpoint.h"
-#include "cli.h"
 #include "generate.h"
 #include "jsonl.h"
+#include "rollout.h"
+#include "score.h"
 #include "serve.h"
-#include "sha256.h"
+#include "tool.h"
 #include "utf8.h"
 
 static const char *PROG = "ds-infer";
@@ -115,17 +116,6 @@ static char *record_id(const json_t *rec, long line) {
     return ds_strdup(buf);
 }
 
-static uint64_t id_stream(const char *id) {
-    uint8_t d[32];
-    Sha256 s;
-    sha256_init(&s);
-    sha256_update(&s, id, strlen(id));
-    sha256_final(&s, d);
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v = v << 8 | d[i];
-    return v;
-}
-
 static void free_job(Job *j);
 
 static int read_job(Run *r, DsErr *e) {
@@ -191,8 +181,7 @@ static int next_request(void *ctx, GenRequest *req, DsErr *e) {
         r->cur_sample = 0;
     }
     Job *j = r->cur;
-    *req = (GenRequest){.prompt = j->ids.ids, .prompt_len = (int)j->ids.n, .stream = id_stream(j->id),
-                        .sample = (uint64_t)r->cur_sample, .user = j};
+    rollout_request(req, j->ids.ids, (int)j->ids.n, j->id, r->cur_sample, j);
     r->cur_sample++;
     return 1;
 }
@@ -391,17 +380,13 @@ static int cmd_score(int argc, char **argv) {
     }
     if (!model) cli_usage_error(PROG, "score: -m MODEL is required");
     Loaded L = {0};
-    int max_len = 4096;
-    load_model(&L, model, max_len);
+    load_model(&L, model, 256); // the scorer grows the positions to the longest record
     DsErr e;
-    int chunk = 64, V = L.m.L.cfg.vocab_size;
-    EngineOpts eo = {.slots = 1, .max_len = max_len, .max_rows = chunk};
-    Engine *en = engine_new(&L.m, &eo, &e);
-    if (!en) cli_fail_err(PROG, &e);
+    int V = L.m.L.cfg.vocab_size;
+    Scorer *sc = scorer_new(&L.m, 64, &e);
+    if (!sc) cli_fail_err(PROG, &e);
     JsonlReader rd;
     if (jsonl_open(&rd, optind < argc ? argv[optind] : "-", 0, &e)) cli_fail_err(PROG, &e);
-    float *logits = ds_malloc(sizeof(float) * (size_t)chunk * V);
-    int slot[64] = {0}, pos[64], tok[64];
     json_t *rec;
     int got;
     long line = 0;
@@ -423,16 +408,14 @@ static int cmd_score(int argc, char **argv) {
         } else {
             cli_fail(PROG, "%s:%ld: needs \"ids\" (or \"text\" with a model that has tokenizer.json)", jsonl_name(&rd), rd.line);
         }
-        if ((int)ids.n > max_len) cli_fail(PROG, "%s:%ld: %zu tokens exceed %d", jsonl_name(&rd), rd.line, ids.n, max_len);
-        json_t *lps = json_array();
-        for (size_t s = 0; s < ids.n; s += (size_t)chunk) {
-            int R = (int)DS_MIN((size_t)chunk, ids.n - s);
-            for (int i = 0; i < R; i++) pos[i] = (int)(s + i), tok[i] = (int)ids.ids[s + i];
-            engine_forward(en, R, slot, tok, pos, logits);
-            for (int i = 0; i < R && s + i + 1 < ids.n; i++)
-                json_array_append_new(lps, json_real(sample_logprob(logits + (size_t)i * V, V, (int)ids.ids[s + i + 1])));
+        double *lp = ds_malloc(sizeof(double) * (ids.n ? ids.n : 1));
+        if (scorer_run(sc, ids.ids, ids.n, lp, &e)) {
+            ds_err_prefix(&e, "%s:%ld", jsonl_name(&rd), rd.line);
+            cli_fail_err(PROG, &e);
         }
-        engine_truncate(en, 0, 0);
+        json_t *lps = json_array();
+        for (size_t t = 1; t < ids.n; t++) json_array_append_new(lps, json_real(lp[t - 1]));
+        free(lp);
         json_t *o = json_object();
         json_t *id = json_object_get(rec, "id");
         json_object_set_new(o, "id", id ? json_incref(id) : json_integer(line));
@@ -444,9 +427,8 @@ static int cmd_score(int argc, char **argv) {
         if (bad) cli_fail(PROG, "<stdout>: write error: %s", strerror(errno));
     }
     if (got < 0) cli_fail_err(PROG, &e);
-    free(logits);
     jsonl_close(&rd);
-    engine_free(en);
+    scorer_free(sc);
     unload_model(&L);
     return EXIT_OK;
 }

@@ -7,11 +7,11 @@
 #include <string.h>
 
 #include "checkpoint.h"
-#include "cli.h"
 #include "gguf.h"
 #include "jsonl.h"
 #include "sha256.h"
 #include "tokenizer.h"
+#include "tool.h"
 #include "train_cli.h"
 
 static const char *PROG = "ds-pretrain";

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
-#include "distill.h"
+#include "sft_train.h"
+#include "tool.h"
 #include "train_cli.h"
 
 static const char *PROG = "ds-sft";
@@ -45,5 +45,5 @@ int main(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    return distill_train_command(PROG, argc - 1, argv + 1, 0, usage, &stop_flag);
+    return sft_train_command(PROG, argc - 1, argv + 1, 0, usage, &stop_flag);
 }

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "atomic_file.h"
-#include "cli.h"
+#include "tool.h"
 #include "synth.h"
 
 static const char *prog = "ds-synth";

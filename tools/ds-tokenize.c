@@ -8,7 +8,7 @@
 
 #include "atomic_file.h"
 #include "bpe_train.h"
-#include "cli.h"
+#include "tool.h"
 #include "jsonl.h"
 #include "progress.h"
 #include "shard.h"

@@ -9,8 +9,8 @@
 #include <jansson.h>
 #include <signal.h>
 
-#include "cli.h"
 #include "precision.h"
+#include "tool.h"
 #include "train.h"
 
 // Option ids of the shared options; a tool's own ids stay below this.
