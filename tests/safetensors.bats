@@ -9,6 +9,7 @@ load helpers
 @test "safetensors: writer output parses, every float dtype round trips, metadata kept" { unit safetensors st_roundtrip; }
 @test "safetensors: each kind of bad header is refused with a message saying what" { unit safetensors st_rejects_bad_headers; }
 @test "safetensors: 20000 random flips and truncations never yield out-of-bounds tensors" { unit safetensors st_mutations; }
+@test "safetensors: FP8 with 128x128 block scales dequantises as fp8 * scale_inv, partial blocks too" { unit safetensors st_fp8_blocks; }
 
 # ---------------------------------------------------------------------------------------------
 # Hugging Face folders: sharded, FP8, tied heads, special tokens, refusals. The fixtures are built
