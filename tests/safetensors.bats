@@ -218,3 +218,23 @@ maxdiff() { jq -s '[.[0].logprobs, .[1].logprobs] | transpose | map(.[0] - .[1] 
     [ "$status" -eq 1 ] && assert_output --partial "tokenizer.json has 600 tokens, more than config.json's vocab_size 512"
     [ ! -e "$t/m.tar" ]
 }
+
+@test "special tokens: a Qwen folder with the released tokenizer stops on <|im_end|>; its chat template travels" {
+    needs_data released-tokenizers/qwen3/tokenizer_config.json
+    local t="$BATS_TEST_TMPDIR" d="$BATS_FILE_TMPDIR" q="$DATA/released-tokenizers/qwen3"
+    jq '.vocab_size = 151936 | .hidden_size = 32 | .intermediate_size = 64 | .num_hidden_layers = 1 |
+        .num_attention_heads = 2 | .num_key_value_heads = 1' "$ROOT/recipes/student-tiny.json" > "$t/cfg.json"
+    ds-pretrain train --config "$t/cfg.json" --data "$d/train-000000.tar" --seq-len 8 --batch 1 --steps 1 \
+        --threads 1 --eval-every 0 --metrics /dev/null -o "$t/m.tar"
+    ds-pretrain export "$t/m.tar" "$t/hf"
+    [ ! -e "$t/hf/tokenizer_config.json" ] && jq -e 'has("eos_token_id") | not' "$t/hf/config.json"
+    cp "$q/tokenizer.json" "$q/tokenizer_config.json" "$t/hf/"
+    # eos_token "<|im_end|>" looked up among the added tokens; bos_token is null
+    ds-pretrain info "$t/hf" | jq -e '.eos_token_id == [151645] and .bos_token_id == null'
+    ds-pretrain import "$t/hf" -o "$t/q.tar"
+    ds-pretrain info "$t/q.tar" | jq -e '.eos_token_id == [151645]'
+    ds-pretrain export "$t/q.tar" "$t/out"
+    cmp "$q/tokenizer_config.json" "$t/out/tokenizer_config.json"
+    jq -e '(.chat_template | contains("<|im_start|>")) and .eos_token == "<|im_end|>"' "$t/out/tokenizer_config.json"
+    jq -e '.eos_token_id == 151645' "$t/out/config.json" "$t/out/generation_config.json"
+}
