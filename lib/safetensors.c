@@ -1,9 +1,11 @@
 // safetensors.c — safetensors reader (validated, in place) and writer.
 #include "safetensors.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fp8.h"
 #include "half.h"
 
 static const struct {
@@ -214,11 +216,50 @@ int st_read_f32(const Safetensors *st, const StTensor *t, float *out, size_t n, 
         for (size_t i = 0; i < n; i++)
             out[i] = bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         break;
+    case ST_F8_E4M3:
+    case ST_F8_E5M2: {
+        float lut[256];
+        fp8_table(t->dtype == ST_F8_E4M3 ? FP8_E4M3 : FP8_E5M2, lut);
+        for (size_t i = 0; i < n; i++) out[i] = lut[p[i]];
+        break;
+    }
     default:
         return ds_errf(e, "tensor '%s': dtype %s is not a float type", t->name,
                        dtypes[t->dtype].name);
     }
     return DS_OK;
+}
+
+int st_read_f32_fp8_blocks(const Safetensors *st, const StTensor *t, const Safetensors *sst,
+                           const StTensor *scale_inv, int brow, int bcol, float *out, size_t n,
+                           DsErr *e) {
+    if (t->ndim != 2 || (t->dtype != ST_F8_E4M3 && t->dtype != ST_F8_E5M2))
+        return ds_errf(e, "tensor '%s': block scales need a 2-D F8 tensor, not %d-D %s", t->name,
+                       t->ndim, dtypes[t->dtype].name);
+    if (brow <= 0 || bcol <= 0)
+        return ds_errf(e, "tensor '%s': block size %dx%d", t->name, brow, bcol);
+    int64_t rows = t->shape[0], cols = t->shape[1];
+    int64_t sr = (rows + brow - 1) / brow, sc = (cols + bcol - 1) / bcol;
+    if (scale_inv->ndim != 2 || scale_inv->shape[0] != sr || scale_inv->shape[1] != sc)
+        return ds_errf(e, "tensor '%s': shape [%lld, %lld] in %dx%d blocks needs '%s' of shape "
+                       "[%lld, %lld]", t->name, (long long)rows, (long long)cols, brow, bcol,
+                       scale_inv->name, (long long)sr, (long long)sc);
+    float *s = ds_malloc(sizeof(float) * (size_t)(sr * sc > 0 ? sr * sc : 1));
+    int rc = st_read_f32(sst, scale_inv, s, (size_t)(sr * sc), e);
+    if (rc == DS_OK) rc = st_read_f32(st, t, out, n, e);
+    for (int64_t i = 0; i < rows && rc == DS_OK; i++) {
+        const float *srow = s + (i / brow) * sc;
+        float *o = out + i * cols;
+        for (int64_t j = 0; j < cols; j++) o[j] *= srow[j / bcol];
+    }
+    free(s);
+    return rc;
+}
+
+long st_first_nonfinite(const float *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return (long)i;
+    return -1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -271,6 +312,12 @@ void st_writer_meta(StWriter *w, const char *key, const char *value) {
 static uint64_t entry_bytes(const StEntry *t) {
     uint64_t n = dtypes[t->dtype].size;
     for (int d = 0; d < t->ndim; d++) n *= (uint64_t)t->shape[d];
+    return n;
+}
+
+uint64_t st_writer_data_bytes(const StWriter *w) {
+    uint64_t n = 0;
+    for (int i = 0; i < w->n; i++) n += entry_bytes(&w->t[i]);
     return n;
 }
 

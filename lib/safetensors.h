@@ -52,8 +52,18 @@ int st_parse(Safetensors *st, const void *buf, size_t len, const char *name, DsE
 void st_free(Safetensors *st);
 const StTensor *st_find(const Safetensors *st, const char *name);
 size_t st_numel(const StTensor *t);
-// Converts F32/F16/BF16/F64 into float; n must equal st_numel(t).
+// Converts F32/F16/BF16/F64 (and F8_E4M3/F8_E5M2 codes, unscaled) into float; n must equal
+// st_numel(t).
 int st_read_f32(const Safetensors *st, const StTensor *t, float *out, size_t n, DsErr *e);
+// Dequantises a 2-D FP8 tensor stored with block scales, as DeepSeek-V3 releases its weights:
+// w[i][j] = fp8(t[i][j]) * scale_inv[i / brow][j / bcol], scale_inv an F32 (or BF16) tensor of
+// shape [ceil(rows / brow), ceil(cols / bcol)] (the last blocks may be partial). Messages name
+// both tensors.
+int st_read_f32_fp8_blocks(const Safetensors *st, const StTensor *t, const Safetensors *sst,
+                           const StTensor *scale_inv, int brow, int bcol, float *out, size_t n,
+                           DsErr *e);
+// Where the first NaN or infinity of out[0..n) is, or -1 when every value is finite.
+long st_first_nonfinite(const float *v, size_t n);
 
 // Writer: tensors are serialized in the order added. Data is referenced, not copied: it must stay
 // valid until st_writer_serialize. Names must be unique (a duplicate is a programming error).
@@ -63,6 +73,8 @@ void st_writer_add(StWriter *w, const char *name, StDtype dtype, int ndim, const
                    const void *data);
 void st_writer_meta(StWriter *w, const char *key, const char *value); // "__metadata__" string map
 void st_writer_serialize(const StWriter *w, DsBuf *out); // appends; header padded with spaces to 8
+// Bytes of tensor data added so far (what an index.json's total_size counts).
+uint64_t st_writer_data_bytes(const StWriter *w);
 void st_writer_free(StWriter *w);                        // accepts NULL
 
 #endif

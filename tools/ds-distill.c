@@ -28,8 +28,8 @@ static void usage(void) {
            "  --task T              countdown | gsm8k | math (records as ds-eval reads them)\n"
            "  --problems FILE       problems JSONL\n"
            "  --n K [4]  --temperature X [0.6]  --top-p X [0.95]  --top-k N [0]  --max-tokens N [256]\n"
-           "  --template plain|r1 [r1]  --eos TOKEN [<|endoftext|>]  --seed N [0] (the samples are\n"
-           "                        ds-infer generate's for the same seed and options)\n"
+           "  --template plain|r1 [r1]  --eos TOKEN [the model's eos_token_id]  --seed N [0] (the\n"
+           "                        samples are ds-infer generate's for the same seed and options)\n"
            "  --keep correct|all [correct]  --require-format (also the <think>/<answer> format)\n"
            "  --extract MODE        where gsm8k/math answers are read (as ds-eval; r1 completions: answer)\n"
            "  --batch N [16] sequences at once  --max-len N [1024]  --threads N\n"
@@ -162,10 +162,12 @@ static int cmd_sample(int argc, char **argv) {
     Model_f32 m;
     model_init_f32(&m, &ck.cfg, 0, eo.max_len);
     if (ckpt_load_weights(&ck, &m, &e)) cli_fail_err(PROG, &e);
-    int eos = tok_token_id(tok, eos_name ? eos_name : "<|endoftext|>");
+    // Without --eos: the ids the teacher's own files name (or its tokenizer's <|endoftext|>).
+    int eos = eos_name ? tok_token_id(tok, eos_name) : -1;
     if (eos < 0 && eos_name) cli_usage_error(PROG, "--eos: '%s' is not a token of the teacher", eos_name);
     uint32_t eos_id = (uint32_t)(eos < 0 ? 0 : eos);
     g.eos = &eos_id, g.n_eos = eos >= 0, g.tok = tok;
+    if (!eos_name) g.eos = ck.eos, g.n_eos = ck.n_eos;
 
     TaskSet set;
     if (task_set_load(&set, task, problems, 0, &e)) cli_fail_err(PROG, &e);

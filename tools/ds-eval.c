@@ -548,11 +548,9 @@ static int run_model(Args *a, DsErr *e) {
         ds_errf(e, "%s: cannot create a temporary file", tmp);
         goto done;
     }
-    go.items = items;
-    int eos_id = tok_token_id(tok, "<|endoftext|>");
-    uint32_t eos = (uint32_t)(eos_id < 0 ? 0 : eos_id);
+    // The ids the model's own files name (or its tokenizer's <|endoftext|>).
     GenConfig g = {.sp = {a->temperature, a->top_p, 0}, .max_tokens = a->max_tokens, .seed = a->seed,
-                   .eos = &eos, .n_eos = eos_id >= 0, .tok = tok, .prefill_chunk = 64};
+                   .eos = ck.eos, .n_eos = ck.n_eos, .tok = tok, .prefill_chunk = 64};
     GenStats st;
     if (rollout_run(en, &g, items, set.n, a->n, NULL, gen_done, &go, &st, e) || fflush(go.out)) goto done;
     a->completions = tmp;

@@ -30,7 +30,7 @@ static void usage(void) {
            "  --w-acc X [1]  --w-format X [0]  --w-lang X [0]  --lang-script latin|cyrillic|greek|cjk\n"
            "  --extract MODE       gsm8k/math answer location (hash, last-number, boxed, answer)\n"
            "  --overlong keep|zero|mask [keep]   responses cut at --max-tokens\n"
-           "  --template r1|plain [r1]  --eos TOKEN [<|endoftext|>]\n"
+           "  --template r1|plain [r1]  --eos TOKEN [the model's eos_token_id]\n"
            "  --lr X [1e-5]  --warmup N [0]  --weight-decay X [0]  --clip X [1]  --steps N [100]\n"
            "  --micro-batch N [8]  sequences per training forward;  --batch N [32]  rollout slots\n"
            "  --metrics FILE [-]  --ckpt-every N [0]  --seed N [1]  --threads N  --stop-at N\n"
@@ -88,7 +88,7 @@ int main(int argc, char **argv) {
                   .micro_batch = 8, .slots = 32, .seed = 1, .eval_samples = 4, .eval_temperature = 0.6};
     grade_opts_default(&o.grade);
     const char *model = NULL, *out = NULL, *tasks = NULL, *evalf = NULL, *metrics = "-", *resume = NULL;
-    const char *eos_name = "<|endoftext|>", *task = NULL, *agg = "seq-mean-token-mean", *overlong = "keep";
+    const char *eos_name = NULL, *task = NULL, *agg = "seq-mean-token-mean", *overlong = "keep";
     const char *tmpl = "r1", *script = "latin";
     int threads = 0, c;
     while ((c = getopt_long(argc, argv, "m:o:", opts, NULL)) != -1) {
@@ -164,9 +164,18 @@ int main(int argc, char **argv) {
     char *tok_json = memcpy(ds_malloc(tok_len + 1), tj, tok_len);
     Tokenizer *tok = tok_from_json(tok_json, tok_len, model, &e);
     if (!tok) cli_fail_err(PROG, &e);
-    int eos_id = tok_token_id(tok, eos_name);
-    uint32_t eos = (uint32_t)eos_id;
-    o.eos = &eos, o.n_eos = eos_id >= 0;
+    // Without --eos: the ids the model's own files name (or its tokenizer's <|endoftext|>).
+    uint32_t eos = 0;
+    int eos_id = eos_name ? tok_token_id(tok, eos_name) : -1;
+    if (eos_name && eos_id < 0) cli_usage_error(PROG, "--eos: '%s' is not a token of this model", eos_name);
+    if (eos_id >= 0) eos = (uint32_t)eos_id, o.eos = &eos, o.n_eos = 1;
+    else o.eos = base.eos, o.n_eos = base.n_eos;
+    // Recorded by text as before ("<|endoftext|>" for ds's own models), so resumes still match.
+    char eos_text[128] = "(none)";
+    size_t etl = 0;
+    const char *et = o.n_eos == 1 && !eos_name ? tok_token_bytes(tok, o.eos[0], &etl) : NULL;
+    if (et) snprintf(eos_text, sizeof eos_text, "%.*s", (int)DS_MIN(etl, sizeof eos_text - 1), et);
+    else if (o.n_eos > 1) snprintf(eos_text, sizeof eos_text, "(%d ids of the model)", o.n_eos);
     GrpoProblems train, ev = {0};
     if (grpo_problems_load(&train, tasks, task, tok, o.tmpl, &e)) cli_fail_err(PROG, &e);
     if (evalf && grpo_problems_load(&ev, evalf, task, tok, o.tmpl, &e)) cli_fail_err(PROG, &e);
@@ -175,6 +184,7 @@ int main(int argc, char **argv) {
 
     // The starting weights, whatever container they came in.
     const TarMember *w = ckpt_member(&base, "model.safetensors");
+    if (!w) w = ckpt_member(&base, "model.safetensors.index.json"); // a sharded folder
     char h_model[65], *h_tasks = file_hash(tasks);
     sha256_hex(w->data, w->size, h_model);
     json_t *record = json_pack(
@@ -186,7 +196,7 @@ int main(int argc, char **argv) {
         "w_lang", o.w_lang, "lang_script", script, "overlong", overlong, "template", tmpl, "lr", o.lr,
         "warmup", (json_int_t)o.warmup, "weight_decay", o.weight_decay, "clip", o.clip,
         "steps", (json_int_t)o.steps, "micro_batch", o.micro_batch, "batch", o.slots, "seed", (json_int_t)o.seed,
-        "threads", threads, "eos", eos_name);
+        "threads", threads, "eos", eos_name ? eos_name : eos_text);
     free(h_tasks);
 
     Checkpoint ck = {0};

@@ -29,7 +29,7 @@ static void usage(void) {
            "n_prompt_tokens, n_tokens, sum_logprob, time (other input fields pass through).\n"
            "  --n N [1]  --max-tokens N [256]  --temperature T [1]  --top-p P [1]  --top-k K [0]\n"
            "  --seed S [0]         a sample's randomness depends only on (seed, id, sample index)\n"
-           "  --stop STR           stop string (repeatable); --eos TOKEN (repeatable; default <|endoftext|>)\n"
+           "  --stop STR           stop string (repeatable); --eos TOKEN (repeatable; default: the model's eos_token_id)\n"
            "  --template plain|r1  [plain] chat template for prompts/messages\n"
            "  --batch N [16]       sequences decoded together   --prefill-chunk N [64]\n"
            "  --max-len N [1024]   positions per sequence\n"
@@ -328,8 +328,8 @@ static int cmd_generate(int argc, char **argv) {
         if (id < 0) cli_usage_error(PROG, "--eos: '%s' is not a token of this model", eos_names[i]);
         eos[i] = (uint32_t)id;
     }
-    if (neos == 0 && L.tok && tok_token_id(L.tok, "<|endoftext|>") >= 0)
-        eos[neos++] = (uint32_t)tok_token_id(L.tok, "<|endoftext|>");
+    // Without --eos: the ids the model's own files name (or its tokenizer's <|endoftext|>).
+    if (neos == 0) memcpy(eos, L.ck.eos, sizeof(uint32_t) * (size_t)(neos = L.ck.n_eos));
     if ((nstops) && !L.tok) cli_fail(PROG, "%s: --stop needs a model with tokenizer.json", model);
     g.eos = eos, g.n_eos = neos, g.tok = L.tok, g.stops = stops, g.n_stops = nstops;
     eo.max_rows = eo.slots * 2 + g.prefill_chunk;

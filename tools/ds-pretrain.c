@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "checkpoint.h"
 #include "gguf.h"
@@ -19,10 +20,14 @@ static const char *PROG = "ds-pretrain";
 static void usage(void) {
     printf("Usage: ds-pretrain train --config CONFIG.json --data SHARDS -o CKPT.tar [options]\n"
            "       ds-pretrain train --resume CKPT.tar --data SHARDS -o CKPT.tar [same options]\n"
-           "       ds-pretrain export CKPT.tar DIR     config.json + model.safetensors + tokenizer.json\n"
-           "       ds-pretrain export --gguf [--dtype f16|bf16|f32] [--eos ID] CKPT.tar FILE.gguf\n"
-           "                                           one GGUF file for llama.cpp (MTP layers left out)\n"
-           "       ds-pretrain import DIR -o CKPT.tar\n"
+           "       ds-pretrain export CKPT DIR [--dtype bf16|f32|f16] [--max-shard-size 5GB]\n"
+           "                            a Hugging Face folder: config.json, model.safetensors (or\n"
+           "                            shards + index.json above the size), tokenizer and\n"
+           "                            generation configs; DIR must be new or empty\n"
+           "       ds-pretrain export --gguf [--dtype f16|bf16|f32] [--eos ID] CKPT FILE.gguf\n"
+           "                            one GGUF file for llama.cpp (MTP layers left out)\n"
+           "       ds-pretrain import DIR -o CKPT.tar   a Hugging Face folder (F32/BF16/F16 or FP8\n"
+           "                            with block scales, one file or shards) into a checkpoint\n"
            "       ds-pretrain info CONFIG.json|CKPT    parameter counts (total, active per token)\n"
            "\n"
            "  --data SPEC          training shards: a file, a folder or a glob\n"
@@ -179,6 +184,13 @@ static int cmd_info(int argc, char **argv) {
                           "active_params_with_mtp", (json_int_t)layout_active_params(&L, 1),
                           "matmul_flops_per_token", layout_matmul_flops_per_token(&L, 1));
     if (ck.state) json_object_set(j, "state", ck.state);
+    if (ck.path) {
+        // The special tokens the tools default to (--eos overrides them).
+        json_t *eos = json_array();
+        for (int i = 0; i < ck.n_eos; i++) json_array_append_new(eos, json_integer(ck.eos[i]));
+        json_object_set_new(j, "eos_token_id", eos);
+        json_object_set_new(j, "bos_token_id", ck.bos >= 0 ? json_integer(ck.bos) : json_null());
+    }
     int bad = jsonl_write(stdout, j) || fflush(stdout) != 0;
     json_decref(j);
     layout_free(&L);
@@ -217,13 +229,51 @@ static int cmd_export_gguf(int argc, char **argv) {
     return EXIT_OK;
 }
 
+// --max-shard-size: bytes with an optional decimal (KB, MB, GB) or binary (KiB, MiB, GiB) unit.
+static uint64_t parse_size(const char *s) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    static const struct {
+        const char *unit;
+        double mult;
+    } units[] = {{"", 1},          {"B", 1},           {"KB", 1e3},           {"MB", 1e6},
+                 {"GB", 1e9},      {"TB", 1e12},       {"KiB", 1024.0},       {"MiB", 1048576.0},
+                 {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}};
+    for (size_t i = 0; end != s && errno == 0 && i < DS_ARRAY_LEN(units); i++)
+        if (!strcasecmp(end, units[i].unit) && v * units[i].mult >= 1 && v * units[i].mult < 1e18)
+            return (uint64_t)(v * units[i].mult);
+    cli_usage_error(PROG, "--max-shard-size: '%s' is not a size such as 5GB, 500MB or 1000000", s);
+}
+
+enum { O_DTYPE = OPT_FIRST_TOOL_OPTION, O_SHARD };
+
 static int cmd_export(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--gguf")) return cmd_export_gguf(argc, argv);
-    if (argc != 3) cli_usage_error(PROG, "export: expected CKPT.tar DIR");
+    static const struct option opts[] = {{"help", 0, 0, OPT_HELP}, {"version", 0, 0, OPT_VERSION},
+                                         {"dtype", 1, 0, O_DTYPE}, {"max-shard-size", 1, 0, O_SHARD},
+                                         {0, 0, 0, 0}};
+    CkptExport o = {ST_BF16, CKPT_DEFAULT_SHARD};
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_HELP: usage(); return EXIT_OK;
+        case OPT_VERSION: cli_print_version(PROG); return EXIT_OK;
+        case O_DTYPE:
+            if (!strcmp(optarg, "bf16")) o.dtype = ST_BF16;
+            else if (!strcmp(optarg, "f32")) o.dtype = ST_F32;
+            else if (!strcmp(optarg, "f16")) o.dtype = ST_F16;
+            else cli_usage_error(PROG, "--dtype: expected f32, bf16 or f16, not '%s'", optarg);
+            break;
+        case O_SHARD: o.max_shard = parse_size(optarg); break;
+        default: cli_usage_error(PROG, "unknown option");
+        }
+    }
+    if (argc - optind != 2) cli_usage_error(PROG, "export: expected CKPT DIR");
     DsErr e;
     Checkpoint ck;
-    if (ckpt_open(&ck, argv[1], &e) || ckpt_export_dir(&ck, argv[2], &e)) cli_fail_err(PROG, &e);
+    if (ckpt_open(&ck, argv[optind], &e) || ckpt_export_dir(&ck, argv[optind + 1], &o, &e)) cli_fail_err(PROG, &e);
     ckpt_close(&ck);
     return EXIT_OK;
 }
@@ -231,15 +281,7 @@ static int cmd_export(int argc, char **argv) {
 static int cmd_import(int argc, char **argv) {
     if (argc != 4 || strcmp(argv[2], "-o")) cli_usage_error(PROG, "import: expected DIR -o CKPT.tar");
     DsErr e;
-    Checkpoint ck;
-    if (ckpt_open(&ck, argv[1], &e)) cli_fail_err(PROG, &e);
-    Model_f32 m;
-    model_init_f32(&m, &ck.cfg, 0, 1);
-    size_t tl;
-    const char *tok = ckpt_tokenizer_json(&ck, &tl);
-    if (ckpt_load_weights(&ck, &m, &e) || ckpt_save(argv[3], &m, NULL, tok, tl, NULL, NULL, 0, &e)) cli_fail_err(PROG, &e);
-    model_free_f32(&m);
-    ckpt_close(&ck);
+    if (ckpt_import(argv[1], argv[3], &e)) cli_fail_err(PROG, &e);
     return EXIT_OK;
 }
 

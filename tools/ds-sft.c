@@ -24,7 +24,8 @@ static void usage(void) {
            "  --config CFG.json     a new model instead (with --tokenizer TOK.json)\n"
            "  --data FILE           training records    --val FILE  validation records (loss on all of them)\n"
            "  --template plain|r1   [plain] chat_render's template (r1: the R1 reasoning conversation)\n"
-           "  --eos TOKEN           [<|endoftext|>] appended to every answer and trained on\n"
+           "  --eos TOKEN           [the base model's first eos_token_id, else <|endoftext|>] appended\n"
+           "                        to every answer and trained on\n"
            "  --epochs N            [1] passes over the data, shuffled per epoch from --seed (or --steps N)\n"
            "  --eval-batches N      [whole --val set]\n");
     train_cli_usage();

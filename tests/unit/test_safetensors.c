@@ -2,6 +2,7 @@
 #include <float.h>
 #include <stdint.h>
 
+#include "fp8.h"
 #include "half.h"
 #include "rng.h"
 #include "safetensors.h"
@@ -310,5 +311,53 @@ static void st_mutations(T *t) {
     dsbuf_free(&good);
 }
 
+// FP8 weights with block scales: a 130x200 matrix in 128x128 blocks (partial last blocks) against
+// the definition w[i][j] = fp8(c[i][j]) * s[i/128][j/128], element by element.
+static void st_fp8_blocks(T *t) {
+    enum { R = 130, C = 200 };
+    uint8_t *codes = malloc(R * C);
+    float s[2 * 2] = {0.5f, 0.0625f, 3.0f, 1.0f / 448}, *out = malloc(sizeof(float) * R * C);
+    Rng r;
+    rng_seed(&r, 5);
+    for (int i = 0; i < R * C; i++) {
+        codes[i] = (uint8_t)rng_below(&r, 256);
+        if ((codes[i] & 0x7f) == 0x7f) codes[i] ^= 1; // no NaN codes
+    }
+    StWriter *w = st_writer_new();
+    int64_t shape[2] = {R, C}, sshape[2] = {2, 2}, bad_shape[2] = {1, 2};
+    st_writer_add(w, "w", ST_F8_E4M3, 2, shape, codes);
+    st_writer_add(w, "w_scale_inv", ST_F32, 2, sshape, s);
+    st_writer_add(w, "short_scale_inv", ST_F32, 2, bad_shape, s);
+    DsBuf b = {0};
+    st_writer_serialize(w, &b);
+    st_writer_free(w);
+    Safetensors st;
+    DsErr e = {{0}};
+    CHECK(t, st_parse(&st, b.data, b.len, "f", &e) == DS_OK);
+    const StTensor *x = st_find(&st, "w");
+    CHECK(t, st_read_f32_fp8_blocks(&st, x, &st, st_find(&st, "w_scale_inv"), 128, 128, out, R * C, &e) == DS_OK);
+    int wrong = 0;
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < C; j++)
+            wrong += out[i * C + j] != fp8_to_float(codes[i * C + j], FP8_E4M3) * s[(i / 128) * 2 + j / 128];
+    CHECKF(t, wrong == 0, "%d of %d dequantised values differ from fp8 * scale_inv", wrong, R * C);
+    CHECK(t, st_read_f32_fp8_blocks(&st, x, &st, st_find(&st, "short_scale_inv"), 128, 128, out, R * C, &e) == DS_ERR);
+    CHECKF(t, strstr(e.msg, "needs 'short_scale_inv' of shape [2, 2]") != NULL, "message: %s", e.msg);
+    // unscaled FP8 reads decode the codes; NaN codes show up in st_first_nonfinite
+    uint8_t *stored = (uint8_t *)b.data + (st.data - (const uint8_t *)b.data) + x->begin;
+    stored[R * C - 3] = 0xff;
+    CHECK(t, st_read_f32(&st, x, out, R * C, &e) == DS_OK);
+    CHECK(t, st_first_nonfinite(out, R * C) == R * C - 3);
+    stored[R * C - 3] = 0x00;
+    CHECK(t, st_read_f32(&st, x, out, R * C, &e) == DS_OK);
+    CHECK(t, st_first_nonfinite(out, R * C) == -1 && out[0] == fp8_to_float(codes[0], FP8_E4M3));
+    out[7] = INFINITY;
+    CHECK(t, st_first_nonfinite(out, R * C) == 7);
+    st_free(&st);
+    dsbuf_free(&b);
+    free(codes);
+    free(out);
+}
+
 UNIT_MAIN(CASE(half_exhaustive), CASE(half_rounding_edges), CASE(half_rounding_random),
-          CASE(st_roundtrip), CASE(st_rejects_bad_headers), CASE(st_mutations))
+          CASE(st_roundtrip), CASE(st_rejects_bad_headers), CASE(st_mutations), CASE(st_fp8_blocks))

@@ -132,6 +132,7 @@ int sft_train_command(const char *prog, int argc, char **argv, int logits, void 
         cli_fail(prog, "train: the tokenizer has %d ids but the model's vocab_size is %d", tok_vocab_size(tok),
                  cfg.vocab_size);
     int eos = tok_token_id(tok, eos_name ? eos_name : "<|endoftext|>");
+    if (!eos_name && bk.path && bk.n_eos) eos = (int)bk.eos[0]; // the base model's own EOS
     if (eos < 0 && eos_name) {
         char *end;
         long v = strtol(eos_name, &end, 10);
