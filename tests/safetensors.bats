@@ -105,7 +105,7 @@ maxdiff() { jq -s '[.[0].logprobs, .[1].logprobs] | transpose | map(.[0] - .[1] 
     [ "$status" -eq 1 ] && assert_output --partial "${w}_scale_inv' needs F32 block scales of shape [3, 3]"
     jq '.quantization_config.quant_method = "awq"' "$t/fp8/config.json" > "$t/c" && mv "$t/c" "$t/fp8/config.json"
     run score "$t/fp8"
-    [ "$status" -eq 1 ] && assert_output --partial "quant_method 'awq' is not supported"
+    [ "$status" -eq 1 ] && assert_output --partial "quant_method: 'awq' is not supported"
 }
 
 @test "import: shards with index.json load; a bad index names the file and tensor" {
@@ -215,7 +215,7 @@ maxdiff() { jq -s '[.[0].logprobs, .[1].logprobs] | transpose | map(.[0] - .[1] 
     cp -r "$d/qwen-f32" "$t/m"
     ds-tokenize train --vocab-size 600 --special '<|endoftext|>' -o "$t/m/tokenizer.json" "$d/train.txt"
     run ds-pretrain import "$t/m" -o "$t/m.tar"
-    [ "$status" -eq 1 ] && assert_output --partial "tokenizer.json has 600 tokens, more than config.json's vocab_size 512"
+    [ "$status" -eq 1 ] && assert_output --partial "tokenizer.json: 600 token ids, more than config.json's vocab_size 512"
     [ ! -e "$t/m.tar" ]
 }
 

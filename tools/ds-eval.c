@@ -460,7 +460,9 @@ static int run_grade(const Args *a, DsErr *e) {
         json_decref(o);
         if (bad) {
             if (!a->skip_bad || strstr(e->msg, "write error")) goto done;
-            fprintf(stderr, "warning: %s (skipped)\n", e->msg);
+            fputs("warning: ", stderr);
+            cli_print_escaped(stderr, e->msg); // quotes the samples: no raw control characters
+            fputs(" (skipped)\n", stderr);
             continue;
         }
         n_samples++;
