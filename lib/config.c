@@ -132,12 +132,12 @@ int config_from_json(ModelConfig *c, const json_t *j, const char *name, DsErr *e
     check(&r, c->rms_norm_eps > 0, "rms_norm_eps must be positive");
     check(&r, c->rope_theta > 0, "rope_theta must be positive");
     if (v3) {
-        check(&r, c->kv_lora_rank > 0 && c->v_head_dim > 0 && c->qk_nope_head_dim + c->qk_rope_head_dim > 0,
+        check(&r, c->kv_lora_rank > 0 && c->v_head_dim > 0 && (long long)c->qk_nope_head_dim + c->qk_rope_head_dim > 0,
               "kv_lora_rank, v_head_dim and qk_nope_head_dim + qk_rope_head_dim must be positive");
         check(&r, c->qk_rope_head_dim % 2 == 0, "qk_rope_head_dim (%d) must be even",
               c->qk_rope_head_dim);
         int any_moe = 0;
-        for (int l = 0; l < c->num_hidden_layers + c->num_nextn_predict_layers; l++)
+        for (long long l = 0; l < (long long)c->num_hidden_layers + c->num_nextn_predict_layers; l++)
             any_moe |= config_is_moe_layer(c, l);
         if (any_moe) {
             check(&r, c->n_routed_experts > 0 && c->num_experts_per_tok > 0 && c->moe_intermediate_size > 0,
@@ -147,10 +147,10 @@ int config_from_json(ModelConfig *c, const json_t *j, const char *name, DsErr *e
                   c->n_group);
             check(&r, c->topk_group >= 1 && c->topk_group <= c->n_group,
                   "topk_group (%d) must be in [1, n_group (%d)]", c->topk_group, c->n_group);
-            check(&r, c->num_experts_per_tok <= c->topk_group * (c->n_routed_experts / DS_MAX(c->n_group, 1)),
+            check(&r, c->num_experts_per_tok <= (long long)c->topk_group * (c->n_routed_experts / DS_MAX(c->n_group, 1)),
                   "num_experts_per_tok (%d) exceeds the experts in topk_group groups",
                   c->num_experts_per_tok);
-            check(&r, c->n_group == 1 || c->n_routed_experts / c->n_group >= 2,
+            check(&r, c->n_group <= 1 || c->n_routed_experts / c->n_group >= 2, // n_group 0 is reported above
                   "each expert group needs at least 2 experts (a group scores by its top 2)");
         }
         check(&r, c->first_k_dense_replace == c->num_hidden_layers || c->intermediate_size > 0 || !c->first_k_dense_replace,
