@@ -6,7 +6,7 @@
 #   make deps         install missing Debian packages (as root), else print the apt-get command
 #   make fuzz         build the libFuzzer targets (clang, into build-fuzz/ and bin-fuzz/) and run each
 #                     for FUZZ_TIME seconds (default 60) on a seed corpus; fails on a finding (fuzz/README.md)
-#   make fuzz-ci      the same, 10 s per target
+#   make fuzz-ci      the same, 10 s per target, two at a time (FUZZ_JOBS=2)
 #   make FAULT=1      a fault-injection build (build-fault/, bin-fault/): DS_FAULT_ALLOC=N or
 #                     DS_FAULT_WRITE=N make the N-th allocation or output commit fail (tests/fault.bats)
 
@@ -16,6 +16,7 @@ SANITIZE ?= 0
 FUZZ    ?= 0
 FAULT   ?= 0
 FUZZ_TIME ?= 60
+FUZZ_JOBS ?= 1
 # The fuzz build is clang's: libFuzzer instruments lib/ and links the targets' main.
 ifeq ($(FUZZ),1)
   CC := clang
@@ -126,9 +127,9 @@ fuzzers: $(FUZZERS)
 fuzz: deps
 	@$(MAKE) --no-print-directory FUZZ=1 fuzzers
 	@$(MAKE) --no-print-directory all
-	@DS_BIN=$(CURDIR)/bin fuzz/run.sh $(FUZZ_TIME)
+	@DS_BIN=$(CURDIR)/bin FUZZ_JOBS=$(FUZZ_JOBS) fuzz/run.sh $(FUZZ_TIME)
 fuzz-ci:
-	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=10
+	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=10 FUZZ_JOBS=2
 
 # Does GRPO learn, and does rejection sampling beat unfiltered distillation (results/grpo-learning.md)
 grpo-learn: deps

@@ -21,11 +21,12 @@ if ! fuzz/seeds.sh "$seeds" > "$logs/seeds.log" 2>&1; then
     exit 1
 fi
 
-fail=0
-for name in "$@"; do
+# fuzz_one NAME: runs one target, prints its line (and the first sanitizer line of a finding)
+fuzz_one() {
+    local name="$1" bin corpus crashes log before after rc execs new cov units what
     bin="bin-fuzz/fuzz_$name" corpus="fuzz/corpus/$name" crashes="fuzz/crashes/$name" log="$logs/$name.log"
     mkdir -p "$corpus" "$crashes" "$seeds/$name"
-    regressions=()
+    local regressions=()
     [ -d "fuzz/regressions/$name" ] && regressions=("fuzz/regressions/$name")
     before=$(ls "$crashes" | wc -l)
     # -close_fd_mask=2: lib/ warnings (skipped lines) stay out of the log; libFuzzer and the
@@ -42,9 +43,21 @@ for name in "$@"; do
     if [ "$rc" -eq 0 ] && [ "$after" -eq "$before" ]; then
         echo "ok - fuzz $name: $what, 0 findings"
     else
-        fail=1
         echo "not ok - fuzz $name: $what, finding (exit $rc), inputs in $crashes/, log $log"
         grep -m 1 -E 'ERROR: |SUMMARY: |runtime error' "$log" | sed 's/^/#   /'
     fi
+}
+
+# FUZZ_JOBS targets at a time (default 1); the lines come out in the order of the names.
+jobs="${FUZZ_JOBS:-1}"
+for name in "$@"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+    fuzz_one "$name" > "$logs/$name.line" &
+done
+wait
+fail=0
+for name in "$@"; do
+    cat "$logs/$name.line"
+    grep -q '^not ok' "$logs/$name.line" && fail=1
 done
 exit $fail
