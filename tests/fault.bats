@@ -12,9 +12,10 @@ load helpers
 setup_file() {
     local san=0 suffix=""
     case "$DS_BIN" in *-asan) san=1 suffix=-asan ;; esac
-    export FAULT_BIN="$ROOT/bin$suffix-fault"
+    local rel="bin$suffix-fault" # make's targets are relative to the root
+    export FAULT_BIN="$ROOT/$rel"
     make -C "$ROOT" -s -j2 FAULT=1 SANITIZE=$san \
-        "$FAULT_BIN/ds-tokenize" "$FAULT_BIN/ds-pretrain" "$FAULT_BIN/ds-synth" "$FAULT_BIN/ds-eval" \
+        "$rel/ds-tokenize" "$rel/ds-pretrain" "$rel/ds-synth" "$rel/ds-eval" \
         > "$BATS_FILE_TMPDIR/build.log" 2>&1 || { tail -n 20 "$BATS_FILE_TMPDIR/build.log"; return 1; }
     local d="$BATS_FILE_TMPDIR"
     printf 'the cat sat on the mat. 12 + 34 = 46\nthe dog sat on the log.\n' > "$d/text.txt"
