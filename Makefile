@@ -4,10 +4,23 @@
 #   make SANITIZE=1   build (and test) with -fsanitize=address,undefined into build-asan/ and bin-asan/
 #   make NATIVE=1     -march=native instead of the portable x86-64-v2 default
 #   make deps         install missing Debian packages (as root), else print the apt-get command
+#   make fuzz         build the libFuzzer targets (clang, into build-fuzz/ and bin-fuzz/) and run each
+#                     for FUZZ_TIME seconds (default 60) on a seed corpus; fails on a finding (fuzz/README.md)
+#   make fuzz-ci      the same, 10 s per target, two at a time (FUZZ_JOBS=2)
+#   make FAULT=1      a fault-injection build (build-fault/, bin-fault/): DS_FAULT_ALLOC=N or
+#                     DS_FAULT_WRITE=N make the N-th allocation or output commit fail (tests/fault.bats)
 
 CC      ?= cc
 NATIVE  ?= 0
 SANITIZE ?= 0
+FUZZ    ?= 0
+FAULT   ?= 0
+FUZZ_TIME ?= 60
+FUZZ_JOBS ?= 1
+# The fuzz build is clang's: libFuzzer instruments lib/ and links the targets' main.
+ifeq ($(FUZZ),1)
+  CC := clang
+endif
 
 ifeq ($(NATIVE),1)
   ARCH := -march=native
@@ -15,7 +28,12 @@ else
   ARCH := $(shell $(CC) -march=x86-64-v2 -E -x c /dev/null >/dev/null 2>&1 && echo -march=x86-64-v2)
 endif
 
-ifeq ($(SANITIZE),1)
+ifeq ($(FUZZ),1)
+  BUILD := build-fuzz
+  BIN   := bin-fuzz
+  SAN   := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+  OPT   := -O1 -g
+else ifeq ($(SANITIZE),1)
   BUILD := build-asan
   BIN   := bin-asan
   SAN   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -25,6 +43,14 @@ else
   BIN   := bin
   SAN   :=
   OPT   := -O2 -g
+endif
+
+# Fault injection compiles the failure counters of lib/common.c and lib/atomic_file.c in; it can
+# be combined with SANITIZE=1 (build-asan-fault/) so that error paths also run under ASan.
+ifeq ($(FAULT),1)
+  BUILD := $(BUILD)-fault
+  BIN   := $(BIN)-fault
+  SAN   += -DDS_FAULT_INJECTION
 endif
 
 # gcc's default -O2 vectorizes only loops that need no run-time checks; "cheap" lets the plain
@@ -50,6 +76,8 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(BIN)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES   := $(BENCH_SRC:bench/%.c=$(BIN)/bench/%)
+FUZZ_SRC  := $(wildcard fuzz/fuzz_*.c)
+FUZZERS   := $(FUZZ_SRC:fuzz/%.c=$(BIN)/%)
 
 # The CUDA backend (lib/cuda/*.cu) builds when nvcc is found, so every machine with the toolkit
 # keeps it compiling; CUDA=0 leaves it out, and sanitizer builds leave it out (ASan and the CUDA
@@ -73,7 +101,7 @@ endif
 
 VERSION := $(shell git describe --always --dirty --tags 2>/dev/null || echo unknown)
 
-.PHONY: all lib test check deps clean smoke grpo-learn gpu-bundle
+.PHONY: all lib test check deps clean smoke grpo-learn gpu-bundle fuzz fuzz-ci fuzzers
 all: $(TOOLS) $(UNITS) $(BENCHES) $(CUDA_TESTS)
 lib: $(LIBDS)
 
@@ -132,8 +160,22 @@ gpu-bundle:
 	@$(MAKE) --no-print-directory CUDA=1 all
 	@scripts/gpu-bundle $(BIN) gpu-bundle
 
+.PRECIOUS: $(BUILD)/fuzz/%.o
+$(BIN)/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(LIBDS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer $< $(LIBDS) $(LDLIBS) -o $@
+
 deps:
 	@scripts/deps.sh
+
+# Fuzzing (fuzz/README.md): the targets are built with FUZZ=1; the plain tools make the seeds.
+fuzzers: $(FUZZERS)
+fuzz: deps
+	@$(MAKE) --no-print-directory FUZZ=1 fuzzers
+	@$(MAKE) --no-print-directory all
+	@DS_BIN=$(CURDIR)/bin FUZZ_JOBS=$(FUZZ_JOBS) fuzz/run.sh $(FUZZ_TIME)
+fuzz-ci:
+	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=10 FUZZ_JOBS=2
 
 # Does GRPO learn, and does rejection sampling beat unfiltered distillation (results/grpo-learning.md)
 grpo-learn: deps
@@ -156,6 +198,6 @@ smoke: deps
 	@DS_BIN=$(CURDIR)/$(BIN) pipelines/smoke.sh out/smoke
 
 clean:
-	rm -rf build build-asan bin bin-asan
+	rm -rf build build-asan bin bin-asan build-fuzz bin-fuzz build-*fault bin-*fault
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

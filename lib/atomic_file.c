@@ -5,11 +5,57 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+// ---- open temps, removed at exit ------------------------------------------------------------------
+// A tool that exits while an output is open (cli_fail_err, out of memory) must not leave its temp
+// behind, and exit() cannot reach the caller's AtomicFile: every open temp is listed here and an
+// atexit handler removes the ones still listed. This list is atomic_file's only process-wide state.
+// It uses plain malloc: an out-of-memory exit from ds_malloc inside the lock would deadlock the
+// handler. A forked child (another pid) leaves its parent's temps alone.
+static pthread_mutex_t temps_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t temps_once = PTHREAD_ONCE_INIT;
+static char **temps;
+static size_t ntemps, captemps;
+static pid_t temps_pid;
+
+static void temps_remove_all(void) {
+    pthread_mutex_lock(&temps_lock);
+    for (size_t i = 0; i < ntemps && getpid() == temps_pid; i++) unlink(temps[i]);
+    pthread_mutex_unlock(&temps_lock);
+}
+
+static void temps_init(void) { atexit(temps_remove_all); }
+
+static void temps_add(const char *tmp) {
+    pthread_once(&temps_once, temps_init);
+    pthread_mutex_lock(&temps_lock);
+    if (ntemps == captemps) {
+        size_t cap = captemps ? 2 * captemps : 8;
+        char **t = realloc(temps, cap * sizeof *t);
+        if (t) temps = t, captemps = cap;
+    }
+    char *copy = ntemps < captemps ? strdup(tmp) : NULL;
+    if (copy) temps[ntemps++] = copy; // without memory, only the exit-time removal is lost
+    temps_pid = getpid();
+    pthread_mutex_unlock(&temps_lock);
+}
+
+static void temps_drop(const char *tmp) {
+    pthread_mutex_lock(&temps_lock);
+    for (size_t i = 0; i < ntemps; i++)
+        if (strcmp(temps[i], tmp) == 0) {
+            free(temps[i]);
+            temps[i] = temps[--ntemps];
+            break;
+        }
+    pthread_mutex_unlock(&temps_lock);
+}
 
 // Follows a chain of symlinks to the name that a write should replace. A dangling link resolves to
 // its (missing) target, so the rename creates the target and the link keeps pointing at it.
@@ -133,6 +179,7 @@ int atomic_open(AtomicFile *a, const char *path, DsErr *e) {
         memset(a, 0, sizeof *a);
         return ds_errf(e, "%s: cannot create: %s", path, strerror(err));
     }
+    temps_add(a->tmp);
     // mkstemp creates 0600; outputs get the usual permissions (0666 less the umask).
     mode_t mask = umask(0);
     umask(mask);
@@ -164,6 +211,7 @@ int atomic_commit(AtomicFile *a, DsErr *e) {
         const char *name = a->direct ? a->direct : "<stdout>";
         int bad = fflush(a->f) != 0 || ferror(a->f);
         int err = errno;
+        if (!bad && ds_fault_write()) bad = 1, err = EIO; // the FAULT=1 build's injected write error
         if (a->direct) bad |= fclose(a->f) != 0;
         if (bad) ds_errf(e, "%s: write error: %s", name, strerror(err));
         free(a->direct);
@@ -172,6 +220,7 @@ int atomic_commit(AtomicFile *a, DsErr *e) {
     }
     int bad = fflush(a->f) != 0 || ferror(a->f) || fsync(fileno(a->f)) != 0;
     int err = errno;
+    if (!bad && ds_fault_write()) bad = 1, err = EIO; // the FAULT=1 build's injected write error
     bad |= fclose(a->f) != 0;
     a->f = NULL;
     if (bad) {
@@ -188,6 +237,7 @@ int atomic_commit(AtomicFile *a, DsErr *e) {
         if (e) *e = tmp;
         return DS_ERR;
     }
+    temps_drop(a->tmp);
     fsync_dir(a->path);
     free(a->path);
     free(a->tmp);
@@ -197,7 +247,10 @@ int atomic_commit(AtomicFile *a, DsErr *e) {
 
 void atomic_abort(AtomicFile *a) {
     if (a->f && a->f != stdout) fclose(a->f);
-    if (a->tmp) unlink(a->tmp);
+    if (a->tmp) {
+        unlink(a->tmp);
+        temps_drop(a->tmp);
+    }
     free(a->path);
     free(a->tmp);
     free(a->direct);

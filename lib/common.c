@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,21 +45,31 @@ void ds_fatal(const char *file, int line, const char *fmt, ...) {
     abort();
 }
 
+// Out of memory: a resource failure, not a bug, so exit 1 with the tool's name like any other error
+// (atexit handlers remove open temp outputs, see atomic_file.c).
+static void __attribute__((noreturn)) ds_oom(size_t n) {
+    fprintf(stderr, "%s: out of memory (%zu bytes)\n", program_invocation_short_name, n);
+    exit(1);
+}
+
+// calloc's byte count, saturated (an overflowing n x size is reported as SIZE_MAX bytes)
+static size_t ds_product(size_t n, size_t size) { return size && n > SIZE_MAX / size ? SIZE_MAX : n * size; }
+
 void *ds_malloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) ds_fatal(__FILE__, __LINE__, "out of memory allocating %zu bytes", n);
+    void *p = ds_fault_alloc() ? NULL : malloc(n ? n : 1);
+    if (!p) ds_oom(n);
     return p;
 }
 
 void *ds_calloc(size_t n, size_t size) {
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) ds_fatal(__FILE__, __LINE__, "out of memory allocating %zu x %zu bytes", n, size);
+    void *p = ds_fault_alloc() ? NULL : calloc(n ? n : 1, size ? size : 1);
+    if (!p) ds_oom(ds_product(n, size));
     return p;
 }
 
 void *ds_realloc(void *p, size_t n) {
-    void *q = realloc(p, n ? n : 1);
-    if (!q) ds_fatal(__FILE__, __LINE__, "out of memory reallocating %zu bytes", n);
+    void *q = ds_fault_alloc() ? NULL : realloc(p, n ? n : 1);
+    if (!q) ds_oom(n);
     return q;
 }
 
@@ -69,11 +80,39 @@ char *ds_strdup(const char *s) {
 
 void *ds_aligned_alloc(size_t n) {
     size_t rounded = (n + 63) / 64 * 64;
-    void *p = aligned_alloc(64, rounded ? rounded : 64);
-    if (!p) ds_fatal(__FILE__, __LINE__, "out of memory allocating %zu bytes", n);
+    void *p = ds_fault_alloc() ? NULL : aligned_alloc(64, rounded ? rounded : 64);
+    if (!p) ds_oom(n);
     memset(p, 0, rounded ? rounded : 64);
     return p;
 }
+
+// ---- fault injection (test-only; only in the FAULT=1 build) -----------------------------------------
+#ifdef DS_FAULT_INJECTION
+// One counter per kind of fault. `at` is read from the environment once; 0 (unset) never fires.
+typedef struct Fault {
+    const char *var, *what;
+    pthread_once_t once;
+    long at;
+    _Atomic long calls;
+} Fault;
+static Fault fault_alloc = {"DS_FAULT_ALLOC", "allocation", PTHREAD_ONCE_INIT, 0, 0};
+static Fault fault_write = {"DS_FAULT_WRITE", "output commit", PTHREAD_ONCE_INIT, 0, 0};
+static long env_long(const char *var) {
+    const char *v = getenv(var);
+    return v ? atol(v) : 0;
+}
+static void fault_read_alloc(void) { fault_alloc.at = env_long(fault_alloc.var); }
+static void fault_read_write(void) { fault_write.at = env_long(fault_write.var); }
+
+static int fault_hit(Fault *f, void (*read)(void)) {
+    pthread_once(&f->once, read);
+    if (f->at <= 0 || ++f->calls != f->at) return 0;
+    fprintf(stderr, "ds: fault injected: %s %ld (%s)\n", f->what, f->at, f->var);
+    return 1;
+}
+int ds_fault_alloc(void) { return fault_hit(&fault_alloc, fault_read_alloc); }
+int ds_fault_write(void) { return fault_hit(&fault_write, fault_read_write); }
+#endif
 
 double ds_now(void) {
     struct timespec ts;

@@ -19,7 +19,9 @@ int ds_errf(DsErr *e, const char *fmt, ...) __attribute__((format(printf, 2, 3))
 // Prefixes an existing message: "PREFIX: old message".
 int ds_err_prefix(DsErr *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-// Allocation failures and broken invariants cannot be recovered from: these abort with file:line.
+// Allocation failure cannot be recovered from: these print "PROG: out of memory (N bytes)" and
+// exit 1 (open atomic_file temps are removed at exit). Broken invariants (DS_CHECK, ds_fatal) abort
+// with file:line: that is a bug, not an input or resource problem.
 void *ds_malloc(size_t n);
 void *ds_calloc(size_t n, size_t size);
 void *ds_realloc(void *p, size_t n);
@@ -31,6 +33,20 @@ void *ds_aligned_alloc(size_t n); // 64-byte aligned, zeroed; free with free()
     } while (0)
 void ds_fatal(const char *file, int line, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
+
+// ---- fault injection (test-only: compiled in by `make FAULT=1`, see tests/fault.bats) ----------
+// In the fault build, ds_fault_alloc() is 1 on the N-th allocation of the process (N from the
+// environment variable DS_FAULT_ALLOC, read once at first use) and ds_fault_write() on the N-th
+// output commit (DS_FAULT_WRITE); each prints "ds: fault injected: ..." on stderr when it fires.
+// The counters are the fault build's only process-wide state; the normal build has none and these
+// are the constant 0.
+#ifdef DS_FAULT_INJECTION
+int ds_fault_alloc(void);
+int ds_fault_write(void);
+#else
+#define ds_fault_alloc() 0
+#define ds_fault_write() 0
+#endif
 
 double ds_now(void); // monotonic seconds
 
