@@ -10,7 +10,7 @@
 #include "cli.h"
 
 static int read_dir(TarArchive *a, const char *dir, DsErr *e) {
-    static const char *names[] = {"config.json", "model.safetensors", "tokenizer.json"};
+    static const char *names[] = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"};
     memset(a, 0, sizeof *a);
     a->m = ds_calloc(DS_ARRAY_LEN(names), sizeof(TarMember));
     for (size_t i = 0; i < DS_ARRAY_LEN(names); i++) {
@@ -230,7 +230,7 @@ static int write_file(const char *dir, const char *name, const void *data, size_
 
 int ckpt_export_dir(const Checkpoint *ck, const char *dir, DsErr *e) {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return ds_errf(e, "%s: %s", dir, strerror(errno));
-    static const char *names[] = {"config.json", "model.safetensors", "tokenizer.json"};
+    static const char *names[] = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"};
     for (size_t i = 0; i < DS_ARRAY_LEN(names); i++) {
         const TarMember *m = tar_find(&ck->files, names[i]);
         if (m && write_file(dir, names[i], m->data, m->size, e)) return DS_ERR;

@@ -1,8 +1,8 @@
 // checkpoint.h — a model on disk. A checkpoint is one tar holding config.json, model.safetensors
 // (Hugging Face DeepSeek-V3 / llama / qwen2 tensor names, F32), tokenizer.json, and for training
 // runs optimizer.safetensors and state.json (step, data cursor, RNG seed, the options and input
-// hashes that made it). A plain folder with config.json + model.safetensors (+ tokenizer.json) is
-// the exchange form (export/import).
+// hashes that made it). A plain folder with config.json + model.safetensors (+ tokenizer.json,
+// tokenizer_config.json) is the exchange form (export/import).
 #ifndef DS_CHECKPOINT_H
 #define DS_CHECKPOINT_H
 
