@@ -47,3 +47,26 @@ jinja_python() {
     # and the renderer agrees with the fresh renderings, not only with the committed ones
     DS_CHAT_FIXTURES="$t/fx" unit chat_template released_templates_match_jinja
 }
+
+@test "chat template: ds-infer --template model prompts with the checkpoint's template" {
+    needs_data released-tokenizers/qwen3/tokenizer_config.json
+    needs_data tinyshakespeare/input.txt
+    local t="$BATS_TEST_TMPDIR"
+    mkdir "$t/qwen"
+    head -c 20000 "$DATA/tinyshakespeare/input.txt" > "$t/text.txt"
+    ds-tokenize train --vocab-size 300 --special '<|endoftext|>' --special '<|im_start|>' --special '<|im_end|>' \
+        -o "$t/qwen/tokenizer.json" "$t/text.txt"
+    cp "$DS_TOKENIZERS/qwen3/tokenizer_config.json" "$t/qwen/"
+    echo '{"prompt":"Hi","completion":"Hello"}' > "$t/sft.jsonl"
+    ds-sft train --config "$ROOT/recipes/tiny-moe.json" --tokenizer "$t/qwen/tokenizer.json" --data "$t/sft.jsonl" \
+        --template model --seq-len 64 --steps 1 --threads 1 --peak-gflops 10 -o "$t/ck.tar" --metrics /dev/null
+    echo '{"messages":[{"role":"system","content":"S"},{"role":"user","content":"Hi"}]}' > "$t/p.jsonl"
+    ds-infer generate -m "$t/ck.tar" --template model --max-tokens 2 --temperature 0 "$t/p.jsonl" > "$t/out.jsonl"
+    want=$(printf '<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n' \
+        | ds-tokenize encode -t "$t/qwen/tokenizer.json" --allow-special --jsonl-ids - | jq length)
+    jq -e --argjson w "$want" '.n_prompt_tokens == $w' "$t/out.jsonl"
+    # the plain template renders another prompt, so the count above tells them apart
+    ds-infer generate -m "$t/ck.tar" --max-tokens 2 --temperature 0 "$t/p.jsonl" | jq -e --argjson w "$want" '.n_prompt_tokens != $w'
+    run ds-infer generate -m "$t/ck.tar" --template nope "$t/p.jsonl"
+    assert_failure 2
+}
