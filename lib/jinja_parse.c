@@ -331,7 +331,10 @@ typedef struct Parser {
     int i, nt;
     const char *name;
     DsErr *e;
+    int depth; // of nested expressions and blocks, bounded so that no template exhausts the stack
 } Parser;
+
+enum { MAX_DEPTH = 200 };
 
 static Tok *cur(Parser *P) { return &P->t[P->i]; }
 static int is_op(Parser *P, const char *op) { return cur(P)->kind == TK_OP && !strcmp(cur(P)->s, op); }
@@ -362,6 +365,7 @@ static int expect_op(Parser *P, const char *op) {
 }
 
 static JNode *parse_expr(Parser *P);
+static JNode *parse_cond(Parser *P);
 static JNode *parse_or(Parser *P);
 static JNode *parse_unary(Parser *P, int with_filter);
 
@@ -382,6 +386,9 @@ static int parse_args(Parser *P, JNode *n) {
 static JNode *parse_primary(Parser *P) {
     Tok *t = cur(P);
     JNode *n = NULL;
+    static const char *const keywords[] = {"not", "and", "or", "in", "is", "if", "else", NULL};
+    for (int k = 0; t->kind == TK_NAME && keywords[k]; k++)
+        if (!strcmp(t->s, keywords[k])) return fail(P, "an expression"), NULL;
     if (t->kind == TK_NAME) {
         P->i++;
         if (!strcmp(t->s, "true") || !strcmp(t->s, "True")) {
@@ -580,13 +587,22 @@ static JNode *parse_filters(Parser *P, JNode *n) {
     }
 }
 
+static int too_deep(Parser *P) {
+    if (P->depth < MAX_DEPTH) return 0;
+    ds_errf(P->e, "%s: line %d: expressions nested more than %d deep", P->name, cur(P)->line, MAX_DEPTH);
+    return 1;
+}
+
 static JNode *parse_unary(Parser *P, int with_filter) {
     int line = cur(P)->line;
     JNode *n;
     if (is_op(P, "-") || is_op(P, "+")) {
         int op = cur(P)->s[0];
         P->i++;
+        if (too_deep(P)) return NULL;
+        P->depth++;
         JNode *k = parse_unary(P, 0);
+        P->depth--;
         if (!k) return NULL;
         n = node(JN_UNARY, line);
         n->op = op;
@@ -687,7 +703,10 @@ static JNode *parse_compare(Parser *P) {
 static JNode *parse_not(Parser *P) {
     int line = cur(P)->line;
     if (accept_name(P, "not")) {
+        if (too_deep(P)) return NULL;
+        P->depth++;
         JNode *k = parse_not(P);
+        P->depth--;
         if (!k) return NULL;
         JNode *n = node(JN_UNARY, line);
         n->op = '!';
@@ -722,6 +741,17 @@ static JNode *parse_or(Parser *P) {
 }
 
 static JNode *parse_expr(Parser *P) {
+    if (P->depth >= MAX_DEPTH) {
+        ds_errf(P->e, "%s: line %d: expressions nested more than %d deep", P->name, cur(P)->line, MAX_DEPTH);
+        return NULL;
+    }
+    P->depth++;
+    JNode *v = parse_cond(P);
+    P->depth--;
+    return v;
+}
+
+static JNode *parse_cond(Parser *P) {
     JNode *v = parse_or(P);
     while (v && is_name(P, "if")) {
         int line = cur(P)->line;
@@ -871,7 +901,20 @@ static JNode *parse_set(Parser *P, int line) {
     return n;
 }
 
+static JNode *parse_tag(Parser *P);
+
 static JNode *parse_statement(Parser *P) {
+    if (P->depth >= MAX_DEPTH) {
+        ds_errf(P->e, "%s: line %d: blocks nested more than %d deep", P->name, cur(P)->line, MAX_DEPTH);
+        return NULL;
+    }
+    P->depth++;
+    JNode *n = parse_tag(P);
+    P->depth--;
+    return n;
+}
+
+static JNode *parse_tag(Parser *P) {
     int line = cur(P)->line;
     if (cur(P)->kind != TK_NAME) return fail(P, "a tag name"), NULL;
     const char *tag = cur(P)->s;

@@ -21,6 +21,11 @@ setup() {
     assert_output --partial "qwen3: 76 cases, 68 rendered byte-identically, 8 refused as Jinja did"
 }
 
+@test "chat template unit: every prefix of the Qwen3 template and deep nesting fail with a message, never a crash" {
+    needs_data released-tokenizers/qwen3/tokenizer_config.json
+    unit chat_template malformed_templates_fail_cleanly
+}
+
 @test "chat template unit: Qwen3 assistant spans are the turns as the whole conversation renders them" {
     needs_data released-tokenizers/qwen3/tokenizer_config.json
     unit chat_template assistant_spans_qwen3

@@ -90,6 +90,65 @@ static void refusals(T *t) {
     expect(t, "{{ 1 < 2 < 3 }}", NULL, NULL, "chained comparisons are not supported");
 }
 
+// Bad templates fail with a message, never a crash: every prefix of the Qwen3 template (most are
+// broken: cut inside a tag, a string, a block), rendered on a conversation; deep nesting.
+static void malformed_templates_fail_cleanly(T *t) {
+    const char *dir = getenv("DS_TOKENIZERS");
+    CHECK(t, dir != NULL);
+    if (!dir) return;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/qwen3/tokenizer_config.json", dir);
+    json_t *cfg = json_load_file(path, 0, NULL);
+    const char *src = json_string_value(json_object_get(cfg, "chat_template"));
+    CHECK(t, src != NULL);
+    if (!src) return;
+    json_t *vars = json_loads("{\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"q\"},"
+                              "{\"role\":\"assistant\",\"content\":\"<think>r</think>a\",\"tool_calls\":[{\"function\":"
+                              "{\"name\":\"f\",\"arguments\":{\"x\":1}}}]},{\"role\":\"tool\",\"content\":\"o\"}],"
+                              "\"add_generation_prompt\":true,\"tools\":[{\"name\":\"f\"}]}", 0, NULL);
+    size_t len = strlen(src);
+    int parsed = 0, failed = 0;
+    for (size_t k = 0; k <= len; k++) {
+        DsErr e = {{0}};
+        JinjaTemplate *tp = jinja_parse(src, k, "tpl", &e);
+        if (!tp) {
+            CHECKF(t, !strncmp(e.msg, "tpl: line ", 10), "prefix %zu: %s", k, e.msg);
+            failed++;
+            continue;
+        }
+        DsBuf out = {0};
+        if (jinja_render(tp, vars, &out, &e) == DS_ERR) CHECKF(t, !strncmp(e.msg, "tpl: line ", 10), "prefix %zu: %s", k, e.msg);
+        parsed++;
+        dsbuf_free(&out);
+        jinja_free(tp);
+    }
+    CHECK(t, parsed > 0 && (size_t)failed > len / 2);
+    DsBuf deep = {0};
+    dsbuf_append(&deep, "{{ ", 3);
+    for (int i = 0; i < 5000; i++) dsbuf_append(&deep, "(", 1);
+    dsbuf_append(&deep, "1", 1);
+    for (int i = 0; i < 5000; i++) dsbuf_append(&deep, ")", 1);
+    dsbuf_append(&deep, " }}", 4);
+    expect(t, deep.data, NULL, NULL, "nested more than 200 deep");
+    deep.len = 0;
+    for (int i = 0; i < 5000; i++) dsbuf_append(&deep, "{% if 1 %}", 10);
+    dsbuf_append(&deep, "", 1);
+    expect(t, deep.data, NULL, NULL, "nested more than 200 deep");
+    deep.len = 0;
+    dsbuf_append(&deep, "{{ ", 3);
+    for (int i = 0; i < 5000; i++) dsbuf_append(&deep, "-", 1);
+    dsbuf_append(&deep, "1 }}", 5);
+    expect(t, deep.data, NULL, NULL, "nested more than 200 deep");
+    deep.len = 0;
+    dsbuf_append(&deep, "{{ ", 3);
+    for (int i = 0; i < 5000; i++) dsbuf_append(&deep, "not ", 4);
+    dsbuf_append(&deep, "1 }}", 5);
+    expect(t, deep.data, NULL, NULL, "nested more than 200 deep");
+    expect(t, "{{ not }}", NULL, NULL, "line 1: expected an expression, got 'end of print statement'");
+    dsbuf_free(&deep);
+    json_decref(vars), json_decref(cfg);
+}
+
 static char *env_path(T *t, const char *var, const char *rest) {
     const char *d = getenv(var);
     CHECKF(t, d != NULL, "set %s", var);
@@ -187,4 +246,4 @@ static void assistant_spans_qwen3(T *t) {
     free(cfg);
 }
 
-UNIT_MAIN(CASE(semantics), CASE(refusals), CASE(released_templates_match_jinja), CASE(assistant_spans_qwen3))
+UNIT_MAIN(CASE(semantics), CASE(refusals), CASE(malformed_templates_fail_cleanly), CASE(released_templates_match_jinja), CASE(assistant_spans_qwen3))
