@@ -136,7 +136,8 @@ int chat_template_assistant_spans(const ChatTemplate *ct, const json_t *messages
         }
         size_t start = part.len, end = 0;
         if (n && start < sp[n - 1].end) {
-            ds_errf(e, "%s: messages[%zu]: this assistant turn starts inside the previous one", where, i);
+            ds_errf(e, "%s: messages[%zu]: the template does not end the previous assistant turn with %s before this "
+                    "one starts, so that turn's end cannot be located", where, i, ct->eos ? ct->eos : "an eos_token");
             goto fail;
         }
         const char *hit = eos_len ? memmem(full.data + start, full.len - start, ct->eos, eos_len) : NULL;

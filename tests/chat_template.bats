@@ -31,6 +31,11 @@ setup() {
     unit chat_template assistant_spans_qwen3
 }
 
+@test "chat template unit: DeepSeek-V3 assistant spans (tool calls, turns after tool outputs); an unended turn is refused" {
+    needs_data released-tokenizers/deepseek_v3/tokenizer_config.json
+    unit chat_template assistant_spans_deepseek
+}
+
 # Transformers renders with Jinja; Debian packages it as python3-jinja2.
 jinja_python() {
     if ! python3 -c 'import jinja2' 2>/dev/null; then

@@ -246,4 +246,46 @@ static void assistant_spans_qwen3(T *t) {
     free(cfg);
 }
 
-UNIT_MAIN(CASE(semantics), CASE(refusals), CASE(malformed_templates_fail_cleanly), CASE(released_templates_match_jinja), CASE(assistant_spans_qwen3))
+// DeepSeek-V3: turns end with <｜end▁of▁sentence｜>; a tool-call turn is trained with its calls; the
+// turn after tool outputs starts after <｜tool▁outputs▁end｜>. Its template closes a single tool
+// call with no end token, so such a conversation is refused rather than mis-masked.
+static void assistant_spans_deepseek(T *t) {
+    char *cfg = env_path(t, "DS_TOKENIZERS", "deepseek_v3/tokenizer_config.json");
+    if (!cfg) return;
+    ChatTemplate ct;
+    DsErr e;
+    CHECKF(t, chat_template_load_file(&ct, cfg, &e) == DS_OK, "%s", e.msg);
+    const char *call = "{\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}";
+    char js[2048];
+    snprintf(js, sizeof js, "[{\"role\":\"user\",\"content\":\"q1\"},{\"role\":\"assistant\",\"content\":\"a1\"},"
+             "{\"role\":\"user\",\"content\":\"q2\"},{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[%s,%s]},"
+             "{\"role\":\"tool\",\"content\":\"o\"},{\"role\":\"assistant\",\"content\":\"a2\"}]", call, call);
+    json_t *m = json_loads(js, 0, NULL);
+    char *text;
+    ChatSpan *sp;
+    int n;
+    CHECKF(t, chat_template_assistant_spans(&ct, m, NULL, NULL, "rec", &text, &sp, &n, &e) == DS_OK, "%s", e.msg);
+    CHECK(t, n == 3);
+    if (n == 3) {
+        const char *eos = "<｜end▁of▁sentence｜>", *calls_end = "<｜tool▁calls▁end｜><｜end▁of▁sentence｜>";
+        size_t el = strlen(eos), cl = strlen(calls_end);
+        CHECK(t, sp[0].end - sp[0].start == 2 + el && !memcmp(text + sp[0].start, "a1", 2));
+        CHECK(t, !strncmp(text + sp[1].start, "<｜tool▁calls▁begin｜>", strlen("<｜tool▁calls▁begin｜>")));
+        CHECK(t, sp[1].end - sp[1].start > cl && !memcmp(text + sp[1].end - cl, calls_end, cl));
+        CHECK(t, sp[2].end == strlen(text) && !memcmp(text + sp[2].start, "a2", 2));
+        const char *before = "<｜tool▁outputs▁end｜>";
+        CHECK(t, !memcmp(text + sp[2].start - strlen(before), before, strlen(before)));
+    }
+    free(text), free(sp);
+    json_decref(m);
+    snprintf(js, sizeof js, "[{\"role\":\"user\",\"content\":\"q\"},{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[%s]},"
+             "{\"role\":\"tool\",\"content\":\"o\"},{\"role\":\"assistant\",\"content\":\"a\"}]", call);
+    m = json_loads(js, 0, NULL);
+    CHECK(t, chat_template_assistant_spans(&ct, m, NULL, NULL, "data.jsonl:4", &text, &sp, &n, &e) == DS_ERR);
+    CHECKF(t, strstr(e.msg, "data.jsonl:4: messages[3]: the template does not end the previous assistant turn") != NULL, "%s", e.msg);
+    json_decref(m);
+    chat_template_free(&ct);
+    free(cfg);
+}
+
+UNIT_MAIN(CASE(semantics), CASE(refusals), CASE(malformed_templates_fail_cleanly), CASE(released_templates_match_jinja), CASE(assistant_spans_qwen3), CASE(assistant_spans_deepseek))
