@@ -58,3 +58,36 @@ int chat_render(const json_t *rec, PromptTemplate t, const char *where, char **p
     *prompt = b.data;
     return DS_OK;
 }
+
+int chat_render_model(const json_t *rec, const ChatTemplate *ct, const char *where, char **prompt, char **answer,
+                      DsErr *e) {
+    *prompt = NULL;
+    if (answer) *answer = NULL;
+    json_t *msgs = json_object_get(rec, "messages"), *conv;
+    const char *p = json_string_value(json_object_get(rec, "prompt"));
+    if (json_is_array(msgs) && json_array_size(msgs) > 0) {
+        size_t n = json_array_size(msgs);
+        json_t *last = json_array_get(msgs, n - 1);
+        int drop = !strcmp(json_string_value(json_object_get(last, "role")) ? json_string_value(json_object_get(last, "role")) : "", "assistant");
+        conv = json_array();
+        for (size_t i = 0; i + (size_t)drop < n; i++) json_array_append(conv, json_array_get(msgs, i));
+        const char *c = json_string_value(json_object_get(last, "content"));
+        if (drop && answer && c) *answer = ds_strdup(c);
+    } else if (p) {
+        conv = json_pack("[{s:s,s:s}]", "role", "user", "content", p);
+        const char *c = json_string_value(json_object_get(rec, "completion"));
+        if (answer && c) *answer = ds_strdup(c);
+    } else {
+        return ds_errf(e, "%s: needs a string 'prompt' or a non-empty 'messages' array", where);
+    }
+    DsBuf b = {0};
+    int rc = chat_template_render(ct, conv, json_object_get(rec, "tools"), 1, NULL, &b, e);
+    json_decref(conv);
+    if (rc) {
+        dsbuf_free(&b);
+        if (answer) free(*answer), *answer = NULL;
+        return ds_err_prefix(e, "%s", where);
+    }
+    *prompt = b.data;
+    return DS_OK;
+}

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "chat_template.h"
 #include "task.h"
 
 // Renders the prompt up to and including the assistant cue ("Assistant:"). With `messages`, a final
@@ -14,5 +15,11 @@
 // (single) user turn. DS_ERR names the record (`where`) and the problem.
 int chat_render(const json_t *rec, PromptTemplate t, const char *where, char **prompt, char **answer,
                 DsErr *e);
+
+// The same under the model's own chat template (docs/CHAT_TEMPLATE.md): `messages` without a final
+// assistant message (returned through *answer, as its content string, when answer is given), or a
+// `prompt` record as one user turn, rendered with the generation prompt and the record's `tools`.
+int chat_render_model(const json_t *rec, const ChatTemplate *ct, const char *where, char **prompt, char **answer,
+                      DsErr *e);
 
 #endif

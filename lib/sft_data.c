@@ -33,24 +33,86 @@ int sft_example_from_record(SftExample *x, const json_t *rec, const Tokenizer *t
     return DS_OK;
 }
 
+// Appends the tokens of text[a, b) to ids, marked trained or not.
+static void encode_part(const Tokenizer *tok, const char *text, size_t a, size_t b, int trained, TokIds *ids,
+                        DsBuf *mask) {
+    size_t k = tok_encode(tok, text + a, b - a, 1, ids);
+    uint8_t m = (uint8_t)trained;
+    for (size_t i = 0; i < k; i++) dsbuf_append(mask, &m, 1);
+}
+
+int sft_example_from_chat(SftExample *x, const json_t *rec, const Tokenizer *tok, const ChatTemplate *ct,
+                          const char *where, DsErr *e) {
+    memset(x, 0, sizeof *x);
+    json_t *msgs = json_object_get(rec, "messages"), *own = NULL;
+    const char *p = json_string_value(json_object_get(rec, "prompt"));
+    const char *c = json_string_value(json_object_get(rec, "completion"));
+    if (!msgs && p) {
+        if (!c) return ds_errf(e, "%s: needs an answer: a final assistant message or a string 'completion'", where);
+        msgs = own = json_pack("[{s:s,s:s},{s:s,s:s}]", "role", "user", "content", p, "role", "assistant", "content", c);
+    }
+    if (!json_is_array(msgs) || json_array_size(msgs) == 0)
+        return ds_errf(e, "%s: needs a string 'prompt' or a non-empty 'messages' array", where);
+    for (size_t i = 0; i < json_array_size(msgs); i++)
+        if (!json_is_object(json_array_get(msgs, i)) || !json_is_string(json_object_get(json_array_get(msgs, i), "role"))) {
+            json_decref(own);
+            return ds_errf(e, "%s: messages[%zu] needs a string 'role'", where, i);
+        }
+    char *text;
+    ChatSpan *sp;
+    int nsp;
+    int rc = chat_template_assistant_spans(ct, msgs, json_object_get(rec, "tools"), NULL, where, &text, &sp, &nsp, e);
+    json_decref(own);
+    if (rc) return DS_ERR;
+    if (nsp == 0) {
+        free(text), free(sp);
+        return ds_errf(e, "%s: needs an answer: an assistant message", where);
+    }
+    TokIds ids = {0};
+    DsBuf mask = {0};
+    size_t at = 0;
+    for (int k = 0; k < nsp; k++) {
+        encode_part(tok, text, at, sp[k].start, 0, &ids, &mask);
+        if (k == 0) x->prompt_len = (int)ids.n;
+        encode_part(tok, text, sp[k].start, sp[k].end, 1, &ids, &mask);
+        at = sp[k].end;
+    }
+    free(text), free(sp);
+    if (x->prompt_len == 0 || ids.n < 2) {
+        tokids_free(&ids), dsbuf_free(&mask);
+        return ds_errf(e, "%s: the first assistant turn starts the rendering; there is no prompt to train it from", where);
+    }
+    x->ids = ids.ids;
+    x->n = (int)ids.n;
+    x->mask = (uint8_t *)mask.data;
+    return DS_OK;
+}
+
+static long trained_tokens(const SftExample *x) {
+    if (!x->mask) return x->n - x->prompt_len;
+    long k = 0;
+    for (int i = 1; i < x->n; i++) k += x->mask[i];
+    return k;
+}
+
 static void push(SftSet *s, SftExample x) {
     if (s->n == s->cap) {
         s->cap = s->cap ? 2 * s->cap : 64;
         s->ex = ds_realloc(s->ex, sizeof *s->ex * (size_t)s->cap);
     }
     s->ex[s->n++] = x;
-    s->answer_tokens += x.n - x.prompt_len;
+    s->answer_tokens += trained_tokens(&x);
 }
 
 void sft_set_add(SftSet *s, const uint32_t *ids, int n, int prompt_len) {
     DS_CHECK(n >= 2 && prompt_len >= 1 && prompt_len < n);
-    SftExample x = {ds_malloc(sizeof(uint32_t) * (size_t)n), n, prompt_len};
+    SftExample x = {ds_malloc(sizeof(uint32_t) * (size_t)n), n, prompt_len, NULL};
     memcpy(x.ids, ids, sizeof(uint32_t) * (size_t)n);
     push(s, x);
 }
 
-int sft_set_load(SftSet *s, const char *path, const Tokenizer *tok, PromptTemplate t, uint32_t eos,
-                 int seq_len, DsErr *e) {
+static int load(SftSet *s, const char *path, const Tokenizer *tok, PromptTemplate t, uint32_t eos,
+                const ChatTemplate *ct, int seq_len, DsErr *e) {
     memset(s, 0, sizeof *s);
     JsonlReader r;
     if (jsonl_open(&r, path, 0, e)) return DS_ERR;
@@ -60,14 +122,15 @@ int sft_set_load(SftSet *s, const char *path, const Tokenizer *tok, PromptTempla
         char where[512];
         snprintf(where, sizeof where, "%s:%ld", jsonl_name(&r), r.line);
         SftExample x;
-        int rc = sft_example_from_record(&x, rec, tok, t, eos, where, e);
+        int rc = ct ? sft_example_from_chat(&x, rec, tok, ct, where, e)
+                    : sft_example_from_record(&x, rec, tok, t, eos, where, e);
         json_decref(rec);
         if (rc) goto fail;
         // Longer examples are skipped, not truncated: a cut example would teach an answer without
         // its end.
         if (x.n > seq_len) {
             s->skipped++;
-            free(x.ids);
+            free(x.ids), free(x.mask);
             continue;
         }
         push(s, x);
@@ -86,8 +149,18 @@ fail:
     return DS_ERR;
 }
 
+int sft_set_load(SftSet *s, const char *path, const Tokenizer *tok, PromptTemplate t, uint32_t eos,
+                 int seq_len, DsErr *e) {
+    return load(s, path, tok, t, eos, NULL, seq_len, e);
+}
+
+int sft_set_load_chat(SftSet *s, const char *path, const Tokenizer *tok, const ChatTemplate *ct, int seq_len,
+                      DsErr *e) {
+    return load(s, path, tok, TEMPLATE_PLAIN, 0, ct, seq_len, e);
+}
+
 void sft_set_free(SftSet *s) {
-    for (int i = 0; i < s->n; i++) free(s->ex[i].ids);
+    for (int i = 0; i < s->n; i++) free(s->ex[i].ids), free(s->ex[i].mask);
     free(s->ex);
     memset(s, 0, sizeof *s);
 }
@@ -96,7 +169,8 @@ void sft_write_example(const SftExample *x, int *tokens, int *targets, int *pos)
     for (int i = 0; i < x->n; i++) {
         tokens[i] = (int)x->ids[i];
         pos[i] = i;
-        targets[i] = i >= x->prompt_len - 1 && i + 1 < x->n ? (int)x->ids[i + 1] : -1;
+        int trained = i + 1 < x->n && (x->mask ? x->mask[i + 1] : i >= x->prompt_len - 1);
+        targets[i] = trained ? (int)x->ids[i + 1] : -1;
     }
 }
 

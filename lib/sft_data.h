@@ -1,5 +1,6 @@
 // sft_data.h — supervised fine-tuning data: records ({"messages"} or {"prompt","completion"}) become
-// token sequences (prompt, answer, EOS) whose loss covers only the answer and the EOS, packed
+// token sequences (prompt, answer, EOS) whose loss covers only the answer and the EOS — under the
+// model's own chat template, every assistant turn of a conversation — packed
 // several to a training row with positions restarting at each example, in a per-epoch order drawn
 // from the seed. The batch source is a pure function of (step, micro), so resume is exact.
 #ifndef DS_SFT_DATA_H
@@ -8,13 +9,15 @@
 #include <stdint.h>
 
 #include "chat.h"
+#include "chat_template.h"
 #include "common.h"
 #include "tokenizer.h"
 
 typedef struct SftExample {
     uint32_t *ids; // prompt tokens, answer tokens, EOS
     int n;         // total tokens
-    int prompt_len; // tokens before the answer (never trained on)
+    int prompt_len; // tokens before the (first) answer (never trained on)
+    uint8_t *mask;  // NULL: tokens [prompt_len, n) are trained; else mask[i] = 1 for each trained token
 } SftExample;
 
 typedef struct SftSet {
@@ -28,16 +31,27 @@ typedef struct SftSet {
 // message or "completion" (a record without one is an error naming `where`), then eos.
 int sft_example_from_record(SftExample *x, const json_t *rec, const Tokenizer *tok, PromptTemplate t,
                             uint32_t eos, const char *where, DsErr *e);
+// Tokenizes one record under the model's chat template ct: the whole conversation as the template
+// renders it (specials recognised everywhere, as transformers tokenizes a rendering), with every
+// assistant turn — its text through the eos_token that ends it — trained, and the text after the
+// last turn left out (chat_template_assistant_spans). {"prompt","completion"} is the conversation
+// user: prompt, assistant: completion. A record without an assistant turn is an error naming where.
+int sft_example_from_chat(SftExample *x, const json_t *rec, const Tokenizer *tok, const ChatTemplate *ct,
+                          const char *where, DsErr *e);
 // Reads every record of a JSONL file; examples longer than seq_len are skipped and counted.
 // DS_ERR on a malformed record (FILE:LINE) or when no example fits.
 int sft_set_load(SftSet *s, const char *path, const Tokenizer *tok, PromptTemplate t, uint32_t eos,
                  int seq_len, DsErr *e);
+// The same under the model's chat template (sft_example_from_chat).
+int sft_set_load_chat(SftSet *s, const char *path, const Tokenizer *tok, const ChatTemplate *ct, int seq_len,
+                      DsErr *e);
 // Appends a copy of ids (for tests and callers that tokenize themselves).
 void sft_set_add(SftSet *s, const uint32_t *ids, int n, int prompt_len);
 void sft_set_free(SftSet *s);
 
 // Writes example x at offset `at` of a row: tokens x[0..n), positions 0..n-1, targets x[i+1] for
-// i in [prompt_len-1, n-2] (the answer and the EOS), -1 elsewhere (prompt, last token).
+// i in [prompt_len-1, n-2] (the answer and the EOS; with a mask, where mask[i+1] is set), -1
+// elsewhere (prompt, last token).
 void sft_write_example(const SftExample *x, int *tokens, int *targets, int *pos);
 // Fills a row of T slots with examples idx[0..k) back to back, then padding (token pad,
 // targets -1, positions counting from 0 as a document of its own).

@@ -45,7 +45,7 @@ int trainer_save(Trainer *t, DsErr *e) {
     if (t->o.record) json_object_set(state, "run", t->o.record);
     // The data cursor: batches are a pure function of (seed, step, micro), so the step is the cursor.
     json_object_set_new(state, "data_cursor", json_pack("{s:I}", "step", (json_int_t)t->step));
-    int rc = ckpt_save(t->o.ckpt_path, t->model, &t->opt, t->o.tokenizer_json, t->o.tokenizer_len, state, NULL, 0, e);
+    int rc = ckpt_save(t->o.ckpt_path, t->model, &t->opt, t->o.tokenizer_json, t->o.tokenizer_len, state, t->o.extra, t->o.nextra, e);
     json_decref(state);
     return rc;
 }

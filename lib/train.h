@@ -39,6 +39,8 @@ typedef struct TrainOpts {
     long stop_at;                   // behave as if signalled after this step (0 = never)
     const char *tokenizer_json;     // stored in checkpoints (may be NULL)
     size_t tokenizer_len;
+    const TarMember *extra;         // more members stored in checkpoints (tokenizer_config.json)
+    int nextra;
     json_t *record;                 // options and input hashes recorded in state.json (borrowed)
     LossFn loss;                    // NULL: the default objective
     void *loss_ctx;

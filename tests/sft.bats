@@ -134,3 +134,50 @@ losses() { grep -o '"loss":[^,]*' "$1"; }
     run ds-sft frobnicate
     assert_failure 2
 }
+
+@test "sft unit: under a chat template every assistant turn and its end token is trained, nothing else" {
+    unit sft chat_template_masks_assistant_turns
+}
+
+@test "sft unit: the Qwen3 template's mask is each turn as the whole conversation renders it" {
+    needs_data released-tokenizers/qwen3/tokenizer_config.json
+    DS_TOKENIZERS="$DATA/released-tokenizers" unit sft qwen3_template_masks
+}
+
+@test "sft: --template model trains every assistant turn under Qwen3's template; EOS <|im_end|> without a flag" {
+    needs_data released-tokenizers/qwen3/tokenizer_config.json
+    local t="$BATS_TEST_TMPDIR" d="$BATS_FILE_TMPDIR"
+    mkdir "$t/qwen"
+    ds-tokenize train --vocab-size 512 --special '<|endoftext|>' --special '<|im_start|>' --special '<|im_end|>' \
+        -o "$t/qwen/tokenizer.json" "$d/text.txt" "$d/sft.jsonl"
+    cp "$DATA/released-tokenizers/qwen3/tokenizer_config.json" "$t/qwen/"
+    # two assistant turns per conversation; the completions carry <think> reasoning
+    jq -c '{messages: [{role: "system", content: "Add."}, {role: "user", content: .prompt},
+            {role: "assistant", content: .completion}, {role: "user", content: ("Again: " + .prompt)},
+            {role: "assistant", content: .completion}]}' "$d/sft.jsonl" > "$t/chat.jsonl"
+    ds-sft train --config "$ROOT/recipes/tiny-moe.json" --tokenizer "$t/qwen/tokenizer.json" --data "$t/chat.jsonl" \
+        --template model --seq-len 256 --batch 4 --steps 6 --threads 1 --peak-gflops 10 -o "$t/ck.tar" --metrics "$t/m.jsonl"
+    im_end=$(printf '<|im_end|>' | ds-tokenize encode -t "$t/qwen/tokenizer.json" --allow-special --jsonl-ids - | jq '.[0]')
+    tar -xOf "$t/ck.tar" state.json | jq -e --argjson e "$im_end" '.run.template == "model" and .run.eos == $e'
+    tar -tf "$t/ck.tar" | grep -qx tokenizer_config.json
+    # The trained tokens are exactly the two turns as Qwen3 renders them: the first without its
+    # reasoning (it precedes the last user turn), the second with it, each through <|im_end|>.
+    jq -c '(.completion | split("</think>")) as $p | ($p[0] | split("<think>")[-1]) as $r |
+           {span: ($p[-1] + "<|im_end|>")}, {span: ("<think>\n" + $r + "\n</think>\n\n" + $p[-1] + "<|im_end|>")}' \
+        "$d/sft.jsonl" > "$t/spans.jsonl"
+    want=$(ds-tokenize encode -t "$t/qwen/tokenizer.json" --jsonl --field span --allow-special --jsonl-ids "$t/spans.jsonl" \
+        | jq -s 'map(length) | add')
+    tar -xOf "$t/ck.tar" state.json | jq -e --argjson w "$want" '.run.data.answer_tokens == $w and .run.data.examples == 300'
+    # the checkpoint carries the template on: fine-tuning it again reads it from the tar
+    ds-sft train -m "$t/ck.tar" --data "$t/chat.jsonl" --template model --seq-len 256 --batch 4 --steps 1 --threads 1 \
+        --peak-gflops 10 -o "$t/ck2.tar" --metrics /dev/null
+    tar -xOf "$t/ck2.tar" state.json | jq -e --argjson e "$im_end" '.run.eos == $e'
+    # refusals: no tokenizer_config.json; --eos with the model's template
+    run ds-sft train --config "$ROOT/recipes/tiny-moe.json" --tokenizer "$d/tok.json" --data "$t/chat.jsonl" \
+        --template model --steps 1 -o "$t/x.tar" --metrics /dev/null
+    assert_failure 1
+    assert_output --partial "no tokenizer_config.json"
+    run ds-sft train -m "$t/ck.tar" --data "$t/chat.jsonl" --template model --eos '<|endoftext|>' --steps 1 -o "$t/x.tar"
+    assert_failure 2
+    [ ! -e "$t/x.tar" ]
+}

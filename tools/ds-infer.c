@@ -30,7 +30,8 @@ static void usage(void) {
            "  --n N [1]  --max-tokens N [256]  --temperature T [1]  --top-p P [1]  --top-k K [0]\n"
            "  --seed S [0]         a sample's randomness depends only on (seed, id, sample index)\n"
            "  --stop STR           stop string (repeatable); --eos TOKEN (repeatable; default: the model's eos_token_id)\n"
-           "  --template plain|r1  [plain] chat template for prompts/messages\n"
+           "  --template plain|r1|model  [plain] chat template for prompts/messages (model: the\n"
+           "                       model's tokenizer_config.json chat_template; its eos_token stops)\n"
            "  --batch N [16]       sequences decoded together   --prefill-chunk N [64]\n"
            "  --max-len N [1024]   positions per sequence\n"
            "  --attn absorbed|naive [absorbed]  MLA latent cache or expanded K/V cache\n"
@@ -96,6 +97,7 @@ typedef struct Run {
     JsonlReader rd;
     const Tokenizer *tok;
     PromptTemplate tmpl;
+    const ChatTemplate *ct; // --template model: the model's tokenizer_config.json template
     int n, vocab, max_len, want_ids, want_lp, ordered;
     Job **jobs;          // in input order (--ordered keeps them until printed)
     long njobs, next_print, line;
@@ -148,7 +150,9 @@ static int read_job(Run *r, DsErr *e) {
             goto fail;
         }
         char *prompt, *answer;
-        if (chat_render(rec, r->tmpl, where, &prompt, &answer, e)) goto fail;
+        if (r->ct ? chat_render_model(rec, r->ct, where, &prompt, &answer, e)
+                  : chat_render(rec, r->tmpl, where, &prompt, &answer, e))
+            goto fail;
         tok_encode(r->tok, prompt, strlen(prompt), 1, &j->ids);
         free(prompt), free(answer);
     }
@@ -312,7 +316,8 @@ static int cmd_generate(int argc, char **argv) {
     }
     if (!model) cli_usage_error(PROG, "generate: -m MODEL is required");
     if (argc - optind > 1) cli_usage_error(PROG, "generate: at most one input file");
-    if (task_template_from_name(tmpl, &r.tmpl)) cli_usage_error(PROG, "--template: plain or r1");
+    int model_tmpl = !strcmp(tmpl, "model");
+    if (!model_tmpl && task_template_from_name(tmpl, &r.tmpl)) cli_usage_error(PROG, "--template: plain, r1 or model");
     if (g.speculative && g.sp.temperature > 0)
         cli_usage_error(PROG, "--speculative mtp needs --temperature 0 (greedy)");
     Loaded L = {0};
@@ -328,7 +333,14 @@ static int cmd_generate(int argc, char **argv) {
         if (id < 0) cli_usage_error(PROG, "--eos: '%s' is not a token of this model", eos_names[i]);
         eos[i] = (uint32_t)id;
     }
-    // Without --eos: the ids the model's own files name (or its tokenizer's <|endoftext|>).
+    ChatTemplate ct = {0};
+    const TarMember *tcfg = model_tmpl ? ckpt_member(&L.ck, "tokenizer_config.json") : NULL;
+    if (model_tmpl && !tcfg) cli_fail(PROG, "%s: --template model: the model has no tokenizer_config.json", model);
+    if (tcfg && chat_template_load(&ct, (const char *)tcfg->data, tcfg->size, "tokenizer_config.json", &e)) cli_fail_err(PROG, &e);
+    if (tcfg) r.ct = &ct;
+    // Without --eos: the template's turns end with its eos_token; else the ids the model's own
+    // files name (or its tokenizer's <|endoftext|>).
+    if (neos == 0 && ct.eos && L.tok && tok_token_id(L.tok, ct.eos) >= 0) eos[neos++] = (uint32_t)tok_token_id(L.tok, ct.eos);
     if (neos == 0) memcpy(eos, L.ck.eos, sizeof(uint32_t) * (size_t)(neos = L.ck.n_eos));
     if ((nstops) && !L.tok) cli_fail(PROG, "%s: --stop needs a model with tokenizer.json", model);
     g.eos = eos, g.n_eos = neos, g.tok = L.tok, g.stops = stops, g.n_stops = nstops;
@@ -357,6 +369,7 @@ static int cmd_generate(int argc, char **argv) {
     jsonl_close(&r.rd);
     free(r.jobs);
     engine_free(en);
+    chat_template_free(&ct);
     unload_model(&L);
     return EXIT_OK;
 }

@@ -23,9 +23,13 @@ static void usage(void) {
            "  -m, --model BASE.tar  the model to fine-tune (weights and tokenizer; not its optimizer)\n"
            "  --config CFG.json     a new model instead (with --tokenizer TOK.json)\n"
            "  --data FILE           training records    --val FILE  validation records (loss on all of them)\n"
-           "  --template plain|r1   [plain] chat_render's template (r1: the R1 reasoning conversation)\n"
+           "  --template plain|r1|model  [plain] chat_render's template (r1: the R1 reasoning conversation;\n"
+           "                        model: the chat_template of the model's tokenizer_config.json, with\n"
+           "                        every assistant turn of a conversation trained; docs/CHAT_TEMPLATE.md)\n"
+           "  --tokenizer-config FILE  the tokenizer_config.json to use (default: the model's, or the one\n"
+           "                        beside --tokenizer); it is stored in the output checkpoint\n"
            "  --eos TOKEN           [the base model's first eos_token_id, else <|endoftext|>] appended\n"
-           "                        to every answer and trained on\n"
+           "                        to every answer and trained on (model: the config's eos_token)\n"
            "  --epochs N            [1] passes over the data, shuffled per epoch from --seed (or --steps N)\n"
            "  --eval-batches N      [whole --val set]\n");
     train_cli_usage();

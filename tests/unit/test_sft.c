@@ -94,7 +94,7 @@ static void records_to_examples(T *t) {
 // prompt's ids leaves the target array as it was.
 static void masking_targets(T *t) {
     uint32_t a[] = {5, 6, 7, 8, 20, 21, 22, EOS}, b[] = {9, 1, 2, 3, 20, 21, 22, EOS};
-    SftExample xa = {a, 8, 4}, xb = {b, 8, 4};
+    SftExample xa = {a, 8, 4, NULL}, xb = {b, 8, 4, NULL};
     int tk[8], tga[8], tgb[8], pos[8];
     sft_write_example(&xa, tk, tga, pos);
     sft_write_example(&xb, tk, tgb, pos);
@@ -102,6 +102,107 @@ static void masking_targets(T *t) {
     for (int i = 0; i < 8; i++) CHECKF(t, tga[i] == want[i], "target %d = %d", i, tga[i]);
     CHECK(t, memcmp(tga, tgb, sizeof tga) == 0);
     for (int i = 0; i < 8; i++) CHECK(t, pos[i] == i && tk[i] == (int)b[i]);
+}
+
+// A byte tokenizer with ChatML's specials: <|endoftext|> 256, <|im_start|> 257, <|im_end|> 258.
+static Tokenizer *chatml_tokenizer(T *t) {
+    DsErr e;
+    Tokenizer *tk = tok_new(pretok_new_kind(PRETOK_GPT2, &e));
+    for (int b = 0; b < 256; b++) {
+        unsigned char c = (unsigned char)b;
+        CHECK(t, tok_add_token(tk, (uint32_t)b, &c, 1, &e) == DS_OK);
+    }
+    CHECK(t, tok_add_added(tk, 256, "<|endoftext|>", 1, 1, &e) == DS_OK);
+    CHECK(t, tok_add_added(tk, 257, "<|im_start|>", 1, 1, &e) == DS_OK);
+    CHECK(t, tok_add_added(tk, 258, "<|im_end|>", 1, 1, &e) == DS_OK);
+    CHECKF(t, tok_build(tk, &e) == DS_OK, "%s", e.msg);
+    return tk;
+}
+
+// Under a chat template every assistant turn is trained — its text and the <|im_end|> that ends
+// it — and nothing else: not the system or user turns, not the "<|im_start|>assistant\n" cue.
+static void chat_template_masks_assistant_turns(T *t) {
+    static const char *cfg =
+        "{\"eos_token\": \"<|im_end|>\", \"chat_template\": \"{% for m in messages %}<|im_start|>{{ m.role }}\\n"
+        "{{ m.content }}<|im_end|>\\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\\n{% endif %}\"}";
+    ChatTemplate ct;
+    DsErr e;
+    CHECKF(t, chat_template_load(&ct, cfg, strlen(cfg), "tokenizer_config.json", &e) == DS_OK, "%s", e.msg);
+    Tokenizer *tk = chatml_tokenizer(t);
+    json_t *rec = json_loads("{\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"u1\"},"
+                             "{\"role\":\"assistant\",\"content\":\"a1\"},{\"role\":\"user\",\"content\":\"u2\"},"
+                             "{\"role\":\"assistant\",\"content\":\"<think>r</think>a2\"}]}", 0, NULL);
+    SftExample x;
+    CHECKF(t, sft_example_from_chat(&x, rec, tk, &ct, "r:1", &e) == DS_OK, "%s", e.msg);
+    // the trained tokens, read back in order, are exactly the two turns with their ends
+    DsBuf trained = {0}, all = {0};
+    for (int i = 0; i < x.n; i++) {
+        if (x.mask[i]) tok_decode(tk, &x.ids[i], 1, &trained);
+        tok_decode(tk, &x.ids[i], 1, &all);
+    }
+    dsbuf_append(&trained, "", 1), dsbuf_append(&all, "", 1);
+    CHECKF(t, !strcmp(trained.data, "a1<|im_end|><think>r</think>a2<|im_end|>"), "%s", trained.data);
+    CHECKF(t, !strcmp(all.data, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nu1<|im_end|>\n<|im_start|>assistant\n"
+                                "a1<|im_end|>\n<|im_start|>user\nu2<|im_end|>\n<|im_start|>assistant\n<think>r</think>a2<|im_end|>"),
+           "%s", all.data);
+    CHECK(t, x.ids[x.n - 1] == 258 && x.mask[x.n - 1] == 1);
+    // targets: -1 except where the next token is trained; the example's last token predicts nothing
+    int *tk_ = malloc(sizeof(int) * (size_t)x.n), *tg = malloc(sizeof(int) * (size_t)x.n), *ps = malloc(sizeof(int) * (size_t)x.n);
+    sft_write_example(&x, tk_, tg, ps);
+    int n_targets = 0;
+    for (int i = 0; i < x.n; i++) {
+        int want = i + 1 < x.n && x.mask[i + 1] ? (int)x.ids[i + 1] : -1;
+        CHECK(t, tg[i] == want);
+        n_targets += tg[i] >= 0;
+    }
+    CHECK(t, n_targets == (int)strlen("a1<think>r</think>a2") + 2);
+    free(tk_), free(tg), free(ps);
+    free(x.ids), free(x.mask);
+    dsbuf_free(&trained), dsbuf_free(&all);
+    json_decref(rec);
+    // a prompt/completion record is the conversation user: prompt, assistant: completion
+    rec = json_loads("{\"prompt\":\"q\",\"completion\":\"c\"}", 0, NULL);
+    CHECKF(t, sft_example_from_chat(&x, rec, tk, &ct, "r:2", &e) == DS_OK, "%s", e.msg);
+    CHECK(t, x.n == x.prompt_len + 2 && x.ids[x.prompt_len] == 'c' && x.ids[x.n - 1] == 258);
+    free(x.ids), free(x.mask);
+    json_decref(rec);
+    // a conversation without an assistant turn has nothing to train
+    rec = json_loads("{\"messages\":[{\"role\":\"user\",\"content\":\"u\"}]}", 0, NULL);
+    CHECK(t, sft_example_from_chat(&x, rec, tk, &ct, "data.jsonl:3", &e) == DS_ERR);
+    CHECKF(t, strstr(e.msg, "data.jsonl:3: needs an answer") != NULL, "%s", e.msg);
+    json_decref(rec);
+    tok_free(tk);
+    chat_template_free(&ct);
+}
+
+// The released Qwen3 template: a turn before the last user message loses its <think> reasoning,
+// the last keeps it; the mask follows the whole rendering.
+static void qwen3_template_masks(T *t) {
+    const char *dir = getenv("DS_TOKENIZERS");
+    CHECK(t, dir != NULL);
+    if (!dir) return;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/qwen3/tokenizer_config.json", dir);
+    ChatTemplate ct;
+    DsErr e;
+    CHECKF(t, chat_template_load_file(&ct, path, &e) == DS_OK, "%s", e.msg);
+    Tokenizer *tk = chatml_tokenizer(t);
+    json_t *rec = json_loads("{\"messages\":[{\"role\":\"user\",\"content\":\"u1\"},"
+                             "{\"role\":\"assistant\",\"content\":\"<think>r1</think>a1\"},{\"role\":\"user\",\"content\":\"u2\"},"
+                             "{\"role\":\"assistant\",\"content\":\"<think>r2</think>a2\"}]}", 0, NULL);
+    SftExample x;
+    CHECKF(t, sft_example_from_chat(&x, rec, tk, &ct, "r:1", &e) == DS_OK, "%s", e.msg);
+    DsBuf trained = {0}, prompt = {0};
+    for (int i = 0; i < x.n; i++) tok_decode(tk, &x.ids[i], 1, x.mask[i] ? &trained : &prompt);
+    dsbuf_append(&trained, "", 1), dsbuf_append(&prompt, "", 1);
+    CHECKF(t, !strcmp(trained.data, "a1<|im_end|><think>\nr2\n</think>\n\na2<|im_end|>"), "%s", trained.data);
+    CHECKF(t, !strcmp(prompt.data, "<|im_start|>user\nu1<|im_end|>\n<|im_start|>assistant\n\n<|im_start|>user\nu2<|im_end|>\n"
+                                   "<|im_start|>assistant\n"), "%s", prompt.data);
+    free(x.ids), free(x.mask);
+    dsbuf_free(&trained), dsbuf_free(&prompt);
+    json_decref(rec);
+    tok_free(tk);
+    chat_template_free(&ct);
 }
 
 static void packing_rows_and_epochs(T *t) {
@@ -323,6 +424,6 @@ static void keep_rule(T *t) {
     CHECK(t, distill_keep(&g, 0.0, DISTILL_KEEP_ALL, 1) == 1);
 }
 
-UNIT_MAIN(CASE(records_to_examples), CASE(masking_targets), CASE(packing_rows_and_epochs),
+UNIT_MAIN(CASE(records_to_examples), CASE(masking_targets), CASE(chat_template_masks_assistant_turns), CASE(qwen3_template_masks), CASE(packing_rows_and_epochs),
           CASE(packed_equals_alone_v3), CASE(packed_equals_alone_qwen2), CASE(distill_lowers_kl),
           CASE(keep_rule))

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat_template.h"
 #include "checkpoint.h"
 #include "distill.h"
 #include "sft_data.h"
@@ -14,7 +15,7 @@
 
 enum {
     O_CONFIG = OPT_FIRST_TOOL_OPTION, O_TOK, O_DATA, O_VAL, O_TEMPLATE, O_EPOCHS, O_EOS, O_LOGITS, O_TEMP,
-    O_ALPHA
+    O_ALPHA, O_TOKCFG
 };
 
 typedef struct Loaded {
@@ -31,6 +32,34 @@ static Tokenizer *ckpt_tokenizer(const char *prog, const Checkpoint *ck) {
     Tokenizer *t = tok_from_json(tj, n, ck->path, &e);
     if (!t) cli_fail_err(prog, &e);
     return t;
+}
+
+// tokenizer_config.json for the model: --tokenizer-config, else the checkpoint's member, else the
+// file beside --tokenizer. Fills *text (malloc'd) and *name; 0 when there is none.
+static int model_tokenizer_config(const char *explicit_path, const Checkpoint *ck, const char *tokpath, char **text,
+                                  size_t *len, char *name, size_t cap) {
+    DsErr e;
+    const TarMember *m = ck && ck->path ? ckpt_member(ck, "tokenizer_config.json") : NULL;
+    if (!explicit_path && m) {
+        *text = ds_malloc(m->size + 1);
+        memcpy(*text, m->data, m->size);
+        (*text)[m->size] = 0;
+        *len = m->size;
+        snprintf(name, cap, "%s: tokenizer_config.json", ck->path);
+        return 1;
+    }
+    char path[4096];
+    if (explicit_path) {
+        snprintf(path, sizeof path, "%s", explicit_path);
+    } else if (tokpath) {
+        const char *slash = strrchr(tokpath, '/');
+        snprintf(path, sizeof path, "%.*stokenizer_config.json", slash ? (int)(slash - tokpath + 1) : 0, tokpath);
+    } else {
+        return 0;
+    }
+    if (ds_read_file(path, text, len, &e)) return explicit_path ? -1 : 0;
+    snprintf(name, cap, "%s", path);
+    return 1;
 }
 
 static json_t *file_hash(const char *prog, const char *path) {
@@ -51,13 +80,14 @@ int sft_train_command(const char *prog, int argc, char **argv, int logits, void 
         {"config", 1, 0, O_CONFIG}, {"tokenizer", 1, 0, O_TOK}, {"data", 1, 0, O_DATA}, {"val", 1, 0, O_VAL},
         {"template", 1, 0, O_TEMPLATE}, {"epochs", 1, 0, O_EPOCHS}, {"eos", 1, 0, O_EOS},
         {"logits", 0, 0, O_LOGITS}, {"teacher", 1, 0, 't'}, {"temperature", 1, 0, O_TEMP},
-        {"alpha", 1, 0, O_ALPHA}, {0, 0, 0, 0}};
+        {"alpha", 1, 0, O_ALPHA}, {"tokenizer-config", 1, 0, O_TOKCFG}, {0, 0, 0, 0}};
     struct option *opts = train_cli_options(own);
     TrainCli tc;
     train_cli_init(&tc);
     tc.o.eval_batches = 0; // 0: the whole validation set
     const char *base = NULL, *config = NULL, *tokpath = NULL, *data = NULL, *val = NULL, *eos_name = NULL;
-    const char *teacher_path = NULL;
+    const char *teacher_path = NULL, *tokcfg_path = NULL;
+    int model_tmpl = 0; // --template model: the chat template of the model's tokenizer_config.json
     PromptTemplate tmpl = TEMPLATE_PLAIN;
     const char *tmpl_name = "plain";
     long epochs = 0;
@@ -75,7 +105,8 @@ int sft_train_command(const char *prog, int argc, char **argv, int logits, void 
         case O_DATA: data = optarg; break;
         case O_VAL: val = optarg; break;
         case O_TEMPLATE:
-            if (task_template_from_name(optarg, &tmpl)) cli_usage_error(prog, "--template: plain or r1");
+            model_tmpl = !strcmp(optarg, "model");
+            if (!model_tmpl && task_template_from_name(optarg, &tmpl)) cli_usage_error(prog, "--template: plain, r1 or model");
             tmpl_name = optarg;
             break;
         case O_EPOCHS: epochs = cli_long(prog, "--epochs", optarg, 1, 1L << 30); break;
@@ -84,6 +115,7 @@ int sft_train_command(const char *prog, int argc, char **argv, int logits, void 
         case 't': teacher_path = optarg; break;
         case O_TEMP: temperature = cli_double(prog, "--temperature", optarg, 1e-3, 1e3); break;
         case O_ALPHA: alpha = cli_double(prog, "--alpha", optarg, 0, 1); break;
+        case O_TOKCFG: tokcfg_path = optarg; break;
         default: cli_usage_error(prog, "unknown option");
         }
     }
@@ -131,6 +163,26 @@ int sft_train_command(const char *prog, int argc, char **argv, int logits, void 
     if (tok_vocab_size(tok) > cfg.vocab_size)
         cli_fail(prog, "train: the tokenizer has %d ids but the model's vocab_size is %d", tok_vocab_size(tok),
                  cfg.vocab_size);
+    // The model's chat template, and its tokenizer_config.json carried into the new checkpoint.
+    char *tokcfg = NULL, tokcfg_name[4200];
+    size_t tokcfg_len = 0;
+    int has_tokcfg = model_tokenizer_config(tokcfg_path, tc.resume ? &ck : &bk, tokpath, &tokcfg, &tokcfg_len,
+                                            tokcfg_name, sizeof tokcfg_name);
+    if (has_tokcfg < 0) cli_fail(prog, "%s: cannot read it", tokcfg_path);
+    ChatTemplate ct = {0};
+    if (model_tmpl) {
+        if (!has_tokcfg)
+            cli_fail(prog, "--template model: no tokenizer_config.json in the model or beside --tokenizer "
+                           "(give --tokenizer-config FILE)");
+        if (chat_template_load(&ct, tokcfg, tokcfg_len, tokcfg_name, &e)) cli_fail_err(prog, &e);
+        if (eos_name) cli_usage_error(prog, "--eos: with --template model turns end with tokenizer_config.json's eos_token");
+        if (!ct.eos) cli_fail(prog, "%s: --template model needs an eos_token", tokcfg_name);
+        eos_name = ct.eos;
+        if (tok_token_id(tok, ct.eos) < 0 || !tok_is_special(tok, (uint32_t)tok_token_id(tok, ct.eos)))
+            cli_fail(prog, "%s: eos_token '%s' is not a special token of the tokenizer", tokcfg_name, ct.eos);
+    }
+    TarMember extra = {"tokenizer_config.json", (uint8_t *)tokcfg, tokcfg_len};
+    if (has_tokcfg) tc.o.extra = &extra, tc.o.nextra = 1;
     int eos = tok_token_id(tok, eos_name ? eos_name : "<|endoftext|>");
     if (!eos_name && bk.path && bk.n_eos) eos = (int)bk.eos[0]; // the base model's own EOS
     if (eos < 0 && eos_name) {
@@ -143,11 +195,15 @@ int sft_train_command(const char *prog, int argc, char **argv, int logits, void 
 
     // Data: examples packed into rows; the step count from --epochs when given.
     SftSet train = {0}, vset = {0};
-    if (sft_set_load(&train, data, tok, tmpl, (uint32_t)eos, tc.o.seq_len, &e)) cli_fail_err(prog, &e);
+    if (model_tmpl ? sft_set_load_chat(&train, data, tok, &ct, tc.o.seq_len, &e)
+                   : sft_set_load(&train, data, tok, tmpl, (uint32_t)eos, tc.o.seq_len, &e))
+        cli_fail_err(prog, &e);
     if (train.skipped)
         fprintf(stderr, "%s: warning: %s: %ld examples longer than --seq-len %d skipped\n", prog, data,
                 train.skipped, tc.o.seq_len);
-    if (val && sft_set_load(&vset, val, tok, tmpl, (uint32_t)eos, tc.o.seq_len, &e)) cli_fail_err(prog, &e);
+    if (val && (model_tmpl ? sft_set_load_chat(&vset, val, tok, &ct, tc.o.seq_len, &e)
+                           : sft_set_load(&vset, val, tok, tmpl, (uint32_t)eos, tc.o.seq_len, &e)))
+        cli_fail_err(prog, &e);
     SftSource ts, vs;
     sft_source_init(&ts, &train, tc.seed, tc.o.batch, tc.o.seq_len, tc.o.accum, 1, eos);
     sft_source_init(&vs, &vset, tc.seed, tc.o.batch, tc.o.seq_len, 1, 0, eos);
@@ -169,6 +225,11 @@ int sft_train_command(const char *prog, int argc, char **argv, int logits, void 
                                                   "answer_tokens", (json_int_t)train.answer_tokens,
                                                   "rows_epoch0", (json_int_t)sft_source_epoch_rows(&ts, 0)));
     json_object_set_new(record, "template", json_string(tmpl_name));
+    if (model_tmpl) {
+        char ch[65];
+        sha256_hex(tokcfg, tokcfg_len, ch);
+        json_object_set_new(record, "tokenizer_config_sha256", json_string(ch));
+    }
     json_object_set_new(record, "eos", json_integer(eos));
     json_object_set_new(record, "epochs", json_integer(epochs));
     if (use_logits)
@@ -217,6 +278,8 @@ int sft_train_command(const char *prog, int argc, char **argv, int logits, void 
         ckpt_close(&teacher.ck);
     }
     free(tj);
+    free(tokcfg);
+    chat_template_free(&ct);
     ckpt_close(&ck);
     model_free_f32(&m);
     sft_source_free(&ts), sft_source_free(&vs);
