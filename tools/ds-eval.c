@@ -550,6 +550,7 @@ static int run_model(Args *a, DsErr *e) {
         ds_errf(e, "%s: cannot create a temporary file", tmp);
         goto done;
     }
+    go.items = items;
     // The ids the model's own files name (or its tokenizer's <|endoftext|>).
     GenConfig g = {.sp = {a->temperature, a->top_p, 0}, .max_tokens = a->max_tokens, .seed = a->seed,
                    .eos = ck.eos, .n_eos = ck.n_eos, .tok = tok, .prefill_chunk = 64};
