@@ -16,7 +16,7 @@ void distill_logits_init(DistillLogits *d, Model_f32 *teacher, int batch, int se
     memset(d, 0, sizeof *d);
     d->teacher = teacher;
     d->temperature = temperature, d->alpha = alpha;
-    acts_init_f32(&d->acts, teacher, batch, seq_len);
+    acts_init_forward_f32(&d->acts, teacher, batch, seq_len);
 }
 
 void distill_logits_free(DistillLogits *d) { acts_free_f32(&d->acts); }

@@ -10,7 +10,6 @@
 #include "rowgemm.h"
 #include "threads.h"
 
-#include <cblas.h>
 
 struct Engine {
     const Model_f32 *m;
@@ -24,12 +23,56 @@ struct Engine {
     // row buffers, [max_rows] × width
     float *x, *h, *cq, *cqn, *q, *kva, *ckvn, *kvb, *qkv, *qlat, *olat, *ao, *scores, *qcat;
     float *gu, *act, *rlogit, *score, *gate, *xe, *gue, *acte, *ye, *hid, *xf, *cat, *tmp;
-    int *idx, *perm, *eoff, *mtok;
+    float *kvrow;        // naive: [max_rows][per_tok] rows in the cache's layout, before the store
+    int *idx, *perm, *eoff;
+    size_t *at;          // [max_rows] cache offset of each row's (slot, block, position)
     float *rstd;
     int threads;         // rows of attention and columns of large GEMMs are split over these
+    void *buf;           // the one backend allocation every buffer above points into
+    size_t bytes;
 };
 
-static float *fbuf(size_t n) { return ds_aligned_alloc(sizeof(float) * (n ? n : 1)); }
+// Every buffer of the engine in one backend allocation (see BufPlan): run once to size it and
+// once to point into it.
+static void engine_layout(Engine *en, BufPlan *p) {
+    const Model_f32 *m = en->m;
+    const ModelConfig *c = &m->L.cfg;
+    const EngineOpts *o = &en->o;
+    int v3 = c->arch == ARCH_DEEPSEEK_V3;
+    size_t d = c->hidden_size, H = c->num_attention_heads, Hkv = config_kv_heads(c);
+    size_t dqk = config_qk_head_dim(c), dv = config_v_head_dim(c);
+    size_t rq = c->q_lora_rank, rkv = c->kv_lora_rank, dr = c->qk_rope_head_dim, dn = c->qk_nope_head_dim;
+#define FBUF(n) ((float *)bufplan_take(p, sizeof(float) * (n)))
+#define IBUF(n) ((int *)bufplan_take(p, sizeof(int) * (n)))
+    en->cache = FBUF((size_t)o->slots * en->nblk * o->max_len * en->per_tok);
+    if (en->absorbed) en->wuk = FBUF((size_t)en->nblk * H * rkv * dn);
+    size_t R = o->max_rows, E = c->n_routed_experts, K = c->num_experts_per_tok;
+    size_t F = DS_MAX((size_t)c->intermediate_size, (size_t)c->moe_intermediate_size * c->n_shared_experts);
+    en->x = FBUF(R * d), en->h = FBUF(R * d), en->hid = FBUF(R * d), en->xf = FBUF(R * d);
+    en->cat = FBUF(R * 2 * d), en->tmp = FBUF(R * d), en->rstd = FBUF(R);
+    en->q = FBUF(R * H * dqk), en->ao = FBUF(R * H * dv);
+    // per-thread scratch for the attention rows
+    en->scores = FBUF((size_t)en->threads * H * (size_t)o->max_len);
+    en->qcat = FBUF((size_t)en->threads * H * (rkv + dr));
+    if (v3) {
+        en->cq = FBUF(R * rq), en->cqn = FBUF(R * rq), en->kva = FBUF(R * (rkv + dr));
+        en->ckvn = FBUF(R * rkv), en->kvb = FBUF(R * H * (dn + dv));
+        en->qlat = FBUF(R * H * rkv), en->olat = FBUF(R * H * rkv);
+    } else {
+        en->qkv = FBUF(R * (H + 2 * Hkv) * dqk);
+    }
+    en->gu = FBUF(R * 2 * F), en->act = FBUF(R * F);
+    if (E) {
+        size_t Fm = c->moe_intermediate_size;
+        en->rlogit = FBUF(R * E), en->score = FBUF(R * E), en->gate = FBUF(R * K);
+        en->idx = IBUF(R * K), en->perm = IBUF(R * K), en->eoff = IBUF(E + 1);
+        en->xe = FBUF(R * K * d), en->gue = FBUF(R * K * 2 * Fm), en->acte = FBUF(R * K * Fm);
+        en->ye = FBUF(R * K * d);
+    }
+    if (!en->absorbed) en->kvrow = FBUF(R * en->per_tok);
+#undef FBUF
+#undef IBUF
+}
 
 Engine *engine_new(const Model_f32 *m, const EngineOpts *o, DsErr *e) {
     const ModelConfig *c = &m->L.cfg;
@@ -40,41 +83,20 @@ Engine *engine_new(const Model_f32 *m, const EngineOpts *o, DsErr *e) {
     en->m = m;
     en->o = *o;
     en->nblk = m->L.nlayers + m->L.nmtp;
-    int v3 = c->arch == ARCH_DEEPSEEK_V3;
-    en->absorbed = v3 && !o->naive_attn;
-    size_t d = c->hidden_size, H = c->num_attention_heads, Hkv = config_kv_heads(c);
-    size_t dqk = config_qk_head_dim(c), dv = config_v_head_dim(c), V = c->vocab_size;
-    size_t rq = c->q_lora_rank, rkv = c->kv_lora_rank, dr = c->qk_rope_head_dim, dn = c->qk_nope_head_dim;
-    en->per_tok = en->absorbed ? rkv + dr : Hkv * (dqk + dv);
-    en->cache = fbuf((size_t)o->slots * en->nblk * o->max_len * en->per_tok);
+    en->absorbed = c->arch == ARCH_DEEPSEEK_V3 && !o->naive_attn;
+    en->per_tok = en->absorbed ? (size_t)c->kv_lora_rank + c->qk_rope_head_dim
+                               : (size_t)config_kv_heads(c) * (config_qk_head_dim(c) + config_v_head_dim(c));
+    en->threads = DS_MAX(1, DS_MIN(m->be->threads(), 16));
+    BufPlan plan = {0};
+    engine_layout(en, &plan);
+    en->bytes = plan.used;
+    en->buf = m->be->alloc(en->bytes);
+    plan = (BufPlan){.base = en->buf};
+    engine_layout(en, &plan);
+    // host-side bookkeeping: cached lengths and the cache offsets of a forward's rows
     en->len = ds_calloc((size_t)o->slots, sizeof(int));
-    if (en->absorbed) en->wuk = fbuf((size_t)en->nblk * H * rkv * dn);
+    en->at = ds_calloc((size_t)o->max_rows, sizeof(size_t));
     engine_refresh(en);
-    size_t R = o->max_rows, E = c->n_routed_experts, K = c->num_experts_per_tok;
-    size_t F = DS_MAX((size_t)c->intermediate_size, (size_t)c->moe_intermediate_size * c->n_shared_experts);
-    en->x = fbuf(R * d), en->h = fbuf(R * d), en->hid = fbuf(R * d), en->xf = fbuf(R * d);
-    en->cat = fbuf(R * 2 * d), en->tmp = fbuf(R * d), en->rstd = fbuf(R);
-    en->q = fbuf(R * H * dqk), en->ao = fbuf(R * H * dv), en->threads = DS_MAX(1, DS_MIN(openblas_get_num_threads(), 16));
-    // per-thread scratch for the attention rows
-    en->scores = fbuf((size_t)en->threads * H * (size_t)o->max_len);
-    en->qcat = fbuf((size_t)en->threads * H * (rkv + dr));
-    if (v3) {
-        en->cq = fbuf(R * rq), en->cqn = fbuf(R * rq), en->kva = fbuf(R * (rkv + dr));
-        en->ckvn = fbuf(R * rkv), en->kvb = fbuf(R * H * (dn + dv));
-        en->qlat = fbuf(R * H * rkv), en->olat = fbuf(R * H * rkv);
-    } else {
-        en->qkv = fbuf(R * (H + 2 * Hkv) * dqk);
-    }
-    en->gu = fbuf(R * 2 * F), en->act = fbuf(R * F);
-    if (E) {
-        size_t Fm = c->moe_intermediate_size;
-        en->rlogit = fbuf(R * E), en->score = fbuf(R * E), en->gate = fbuf(R * K);
-        en->idx = ds_calloc(R * K, sizeof(int)), en->perm = ds_calloc(R * K, sizeof(int));
-        en->eoff = ds_calloc(E + 1, sizeof(int));
-        en->xe = fbuf(R * K * d), en->gue = fbuf(R * K * 2 * Fm), en->acte = fbuf(R * K * Fm), en->ye = fbuf(R * K * d);
-    }
-    en->mtok = ds_calloc(R, sizeof(int));
-    (void)V;
     return en;
 }
 
@@ -86,20 +108,14 @@ void engine_refresh(Engine *en) {
     for (int l = 0; l < en->nblk; l++) {
         const float *kvb = m->params + m->L.layers[l].kv_b; // [H*(dn+dv), rkv]
         for (size_t h = 0; h < H; h++)
-            for (size_t i = 0; i < dn; i++)
-                for (size_t r = 0; r < rkv; r++)
-                    en->wuk[(((size_t)l * H + h) * rkv + r) * dn + i] = kvb[(h * (dn + dv) + i) * rkv + r];
+            transpose_f32(en->wuk + ((size_t)l * H + h) * rkv * dn, kvb + h * (dn + dv) * rkv, (int)dn, (int)rkv);
     }
 }
 
 void engine_free(Engine *en) {
     if (!en) return;
-    float *bufs[] = {en->cache, en->wuk, en->x, en->h, en->cq, en->cqn, en->q, en->kva, en->ckvn,
-                     en->kvb, en->qkv, en->qlat, en->olat, en->ao, en->scores, en->gu, en->act,
-                     en->rlogit, en->score, en->gate, en->xe, en->gue, en->acte, en->ye, en->hid,
-                     en->xf, en->cat, en->tmp, en->rstd, en->qcat};
-    for (size_t i = 0; i < DS_ARRAY_LEN(bufs); i++) free(bufs[i]);
-    free(en->len), free(en->idx), free(en->perm), free(en->eoff), free(en->mtok);
+    en->m->be->free(en->buf);
+    free(en->len), free(en->at);
     free(en);
 }
 
@@ -116,8 +132,11 @@ void engine_truncate(Engine *en, int slot, int len) {
     if (len < en->len[slot]) en->len[slot] = len;
 }
 
+static size_t cache_off(const Engine *en, int slot, int blk, int pos) {
+    return (((size_t)slot * en->nblk + blk) * en->o.max_len + pos) * en->per_tok;
+}
 static float *cache_at(Engine *en, int slot, int blk, int pos) {
-    return en->cache + (((size_t)slot * en->nblk + blk) * en->o.max_len + pos) * en->per_tok;
+    return en->cache + cache_off(en, slot, blk, pos);
 }
 
 // softmax of scale·s over s[0..n), in place (sums in double for stability)
@@ -247,6 +266,7 @@ static void attention(Engine *en, int blk, int R, const int *slot, const int *po
     int d = c->hidden_size, H = c->num_attention_heads, Hkv = config_kv_heads(c);
     int dqk = config_qk_head_dim(c), dv = config_v_head_dim(c);
     float scale = (float)config_softmax_scale(c);
+    for (int r = 0; r < R; r++) en->at[r] = cache_off(en, slot[r], blk, pos[r]);
     if (c->arch == ARCH_DEEPSEEK_V3) {
         int rq = c->q_lora_rank, rkv = c->kv_lora_rank, dr = c->qk_rope_head_dim, dn = c->qk_nope_head_dim;
         if (rq) {
@@ -258,15 +278,12 @@ static void attention(Engine *en, int blk, int R, const int *slot, const int *po
         }
         if (dr) rope_apply_f32(en->q + dn, pos, R, H, H * dqk, dqk, &m->rope, 0);
         prow(en, en->kva, rkv + dr, h, d, P + y->kv_a, NULL, R, d, rkv + dr, 0);
-        for (int r = 0; r < R; r++) memcpy(en->ckvn + (size_t)r * rkv, en->kva + (size_t)r * (rkv + dr), sizeof(float) * rkv);
+        copy_cols_f32(en->ckvn, en->kva, R, rkv + dr, 0, rkv);
         rmsnorm_forward_f32(en->ckvn, en->rstd, en->ckvn, P + y->kv_a_norm, R, rkv, c->rms_norm_eps);
         if (dr) rope_apply_f32(en->kva + rkv, pos, R, 1, rkv + dr, dr, &m->rope, 0);
         if (en->absorbed) {
-            for (int r = 0; r < R; r++) {
-                float *dst = cache_at(en, slot[r], blk, pos[r]);
-                memcpy(dst, en->ckvn + (size_t)r * rkv, sizeof(float) * rkv);
-                memcpy(dst + rkv, en->kva + (size_t)r * (rkv + dr) + rkv, sizeof(float) * dr);
-            }
+            scatter_rows_f32(en->cache, en->at, en->ckvn, rkv, R, rkv);
+            scatter_rows_f32(en->cache + rkv, en->at, en->kva + rkv, rkv + dr, R, dr);
             // Absorb W_UK into the query: q_lat[h] = W_UK_hᵀ q_nope[h] (per head, rkv wide).
             for (int hh = 0; hh < H; hh++)
                 prow(en, en->qlat + (size_t)hh * rkv, H * rkv, en->q + (size_t)hh * dqk, H * dqk,
@@ -282,24 +299,17 @@ static void attention(Engine *en, int blk, int R, const int *slot, const int *po
         }
         // naive: expand keys and values per head and cache them
         prow(en, en->kvb, H * (dn + dv), en->ckvn, rkv, P + y->kv_b, NULL, R, rkv, H * (dn + dv), 0);
-        for (int r = 0; r < R; r++) {
-            float *k = cache_at(en, slot[r], blk, pos[r]), *v = k + (size_t)H * dqk;
-            const float *kv = en->kvb + (size_t)r * H * (dn + dv), *pe = en->kva + (size_t)r * (rkv + dr) + rkv;
-            for (int hh = 0; hh < H; hh++) {
-                memcpy(k + hh * dqk, kv + hh * (dn + dv), sizeof(float) * dn);
-                memcpy(k + hh * dqk + dn, pe, sizeof(float) * dr);
-                memcpy(v + hh * dv, kv + hh * (dn + dv) + dn, sizeof(float) * dv);
-            }
-        }
+        int W = (int)en->per_tok;
+        mla_kv_forward_f32(en->kvrow, W, en->kvrow + (size_t)H * dqk, W, en->kvb, en->kva + rkv,
+                           rkv + dr, R, H, dn, dr, dv);
+        scatter_rows_f32(en->cache, en->at, en->kvrow, W, R, W);
     } else {
         int W = (H + 2 * Hkv) * dqk;
         prow(en, en->qkv, W, h, d, P + y->qkv, c->attention_bias ? P + y->qkv_bias : NULL, R, d, W, 0);
-        for (int r = 0; r < R; r++) memcpy(en->q + (size_t)r * H * dqk, en->qkv + (size_t)r * W, sizeof(float) * H * dqk);
+        copy_cols_f32(en->q, en->qkv, R, W, 0, H * dqk);
         rope_apply_f32(en->q, pos, R, H, H * dqk, dqk, &m->rope, 0);
         rope_apply_f32(en->qkv + H * dqk, pos, R, Hkv, W, dqk, &m->rope, 0);
-        for (int r = 0; r < R; r++)
-            memcpy(cache_at(en, slot[r], blk, pos[r]), en->qkv + (size_t)r * W + H * dqk,
-                   sizeof(float) * Hkv * (dqk + dv));
+        scatter_rows_f32(en->cache, en->at, en->qkv + H * dqk, W, R, Hkv * (dqk + dv));
     }
     RowJob jb = {en, blk, slot, pos, scale};
     threads_run(DS_MIN(en->threads, R), R, expanded_rows, &jb);
@@ -322,14 +332,7 @@ static void ffn(Engine *en, int blk, int R, const float *h2, float *x) {
     int E = c->n_routed_experts, K = c->num_experts_per_tok, Fm = c->moe_intermediate_size;
     prow(en, en->rlogit, E, h2, d, P + y->router, NULL, R, d, E, 0);
     moe_route_forward_f32(en->idx, en->gate, en->score, en->rlogit, P + y->router_bias, c, R);
-    memset(en->eoff, 0, sizeof(int) * (size_t)(E + 1));
-    for (int r = 0; r < R * K; r++) en->eoff[en->idx[r] + 1]++;
-    for (int e = 0; e < E; e++) en->eoff[e + 1] += en->eoff[e];
-    int fill[E];
-    memcpy(fill, en->eoff, sizeof(int) * (size_t)E);
-    for (int r = 0; r < R * K; r++) en->perm[fill[en->idx[r]]++] = r;
-    for (int r = 0; r < R * K; r++)
-        memcpy(en->xe + (size_t)r * d, h2 + (size_t)(en->perm[r] / K) * d, sizeof(float) * d);
+    moe_dispatch_forward_f32(en->xe, en->perm, en->eoff, en->idx, h2, R, K, E, d);
     for (int e = 0; e < E; e++) {
         int r0 = en->eoff[e], ne = en->eoff[e + 1] - r0;
         if (!ne) continue;
@@ -338,15 +341,7 @@ static void ffn(Engine *en, int blk, int R, const float *h2, float *x) {
         swiglu_forward_f32(en->acte + (size_t)r0 * Fm, en->gue + (size_t)r0 * 2 * Fm, ne, Fm);
         prow(en, en->ye + (size_t)r0 * d, d, en->acte + (size_t)r0 * Fm, Fm, wd, NULL, ne, Fm, d, 0);
     }
-    // Each token adds its experts' outputs in ascending expert order (its idx order), whatever
-    // else is in the batch.
-    for (int r = 0; r < R * K; r++) {
-        int t = en->perm[r] / K;
-        float g = en->gate[en->perm[r]];
-        const float *yr = en->ye + (size_t)r * d;
-        float *o = x + (size_t)t * d;
-        for (int i = 0; i < d; i++) o[i] += g * yr[i];
-    }
+    moe_combine_forward_f32(x, en->ye, en->gate, en->perm, R, K, d);
 }
 
 static void block(Engine *en, int blk, int R, const int *slot, const int *pos, float *x) {
@@ -380,7 +375,7 @@ void engine_forward(Engine *en, int R, const int *slot, const int *tok, const in
     }
     embedding_forward_f32(en->x, tok, m->params + m->L.embed, R, d);
     for (int l = 0; l < m->L.nlayers; l++) block(en, l, R, slot, pos, en->x);
-    memcpy(en->hid, en->x, sizeof(float) * (size_t)R * d);
+    m->be->copy(en->hid, en->x, sizeof(float) * (size_t)R * d);
     head(en, R, en->x, m->L.final_norm, logits);
 }
 
@@ -394,12 +389,9 @@ void engine_mtp_forward(Engine *en, int R, const int *src, const int *slot, cons
     // [norm(embedding of the next token) | norm(hidden state)] → eh_proj → block → head
     embedding_forward_f32(en->tmp, next_tok, m->params + m->L.embed, R, d);
     rmsnorm_forward_f32(en->h, en->rstd, en->tmp, m->params + y->enorm, R, d, c->rms_norm_eps);
-    for (int r = 0; r < R; r++) memcpy(en->tmp + (size_t)r * d, en->hid + (size_t)src[r] * d, sizeof(float) * d);
+    gather_rows_f32(en->tmp, en->hid, src, R, d);
     rmsnorm_forward_f32(en->xf, en->rstd, en->tmp, m->params + y->hnorm, R, d, c->rms_norm_eps);
-    for (int r = 0; r < R; r++) {
-        memcpy(en->cat + (size_t)r * 2 * d, en->h + (size_t)r * d, sizeof(float) * d);
-        memcpy(en->cat + (size_t)r * 2 * d + d, en->xf + (size_t)r * d, sizeof(float) * d);
-    }
+    concat_cols_forward_f32(en->cat, en->h, d, en->xf, d, R);
     prow(en, en->tmp, d, en->cat, 2 * d, m->params + y->eh_proj, NULL, R, 2 * d, d, 0);
     block(en, blk, R, slot, pos, en->tmp);
     head(en, R, en->tmp, y->head_norm, logits);

@@ -124,8 +124,8 @@ GrpoRun *grpo_new(Model_f32 *policy, const Tokenizer *tok, const char *tokenizer
     adamw_init(&g->opt, policy->L.total, o->beta1, o->beta2, 1e-8, o->weight_decay);
     if (o->beta > 0) {
         model_init_f32(&g->ref, c, 0, g->maxT);
-        memcpy(g->ref.params, policy->params, sizeof(float) * policy->L.total);
-        acts_init_f32(&g->ref_acts, &g->ref, o->micro_batch, g->maxT);
+        policy->be->copy(g->ref.params, policy->params, sizeof(float) * policy->L.total);
+        acts_init_forward_f32(&g->ref_acts, &g->ref, o->micro_batch, g->maxT);
         g->has_ref = 1;
     }
     acts_init_f32(&g->acts, policy, o->micro_batch, g->maxT);
@@ -395,7 +395,7 @@ int grpo_run(GrpoRun *g, const GrpoProblems *ps, const GrpoProblems *ev, int *st
         GrpoStats gs = {0};
         double loss = 0, ent = 0, norm = 0, lr = o->lr * (o->warmup > 0 && step < o->warmup ? (double)(step + 1) / o->warmup : 1.0);
         for (int ep = 0; ep < o->inner_epochs; ep++) {
-            memset(m->grads, 0, sizeof(float) * m->L.total);
+            m->be->zero(m->grads, sizeof(float) * m->L.total);
             loss = 0;
             GrpoStats acc_st = {0};
             for (int a = 0; a < g->ns; a += MB) {
@@ -429,7 +429,7 @@ int grpo_run(GrpoRun *g, const GrpoProblems *ps, const GrpoProblems *ev, int *st
             adamw_step(&g->opt, &m->L, m->params, m->grads, lr, o->clip > 0 && norm > o->clip ? o->clip / norm : 1.0);
         }
         if (g->has_ref && o->ref_refresh > 0 && (step + 1) % o->ref_refresh == 0)
-            memcpy(g->ref.params, m->params, sizeof(float) * m->L.total);
+            m->be->copy(g->ref.params, m->params, sizeof(float) * m->L.total);
         double t_upd = ds_now() - t1, n = g->ns;
         double mean = rsum / n;
         json_t *row = json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}",

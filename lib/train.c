@@ -2,13 +2,14 @@
 // validation, checkpoints.
 #include "train.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "jsonl.h"
+#include "nn/moe.h"
+#include "nn/ops.h"
 #include "precision.h"
 #include "rng.h"
 
@@ -60,14 +61,7 @@ static void update_bias(Trainer *t, double gamma, json_t *loads) {
         const LayerLayout *y = &m->L.layers[l];
         long *load = t->acts.load + (size_t)l * E;
         if (!y->moe) continue;
-        double mean = 0, mx = 0;
-        for (int i = 0; i < E; i++) mean += (double)load[i] / E, mx = fmax(mx, (double)load[i]);
-        float *b = m->params + y->router_bias;
-        for (int i = 0; i < E; i++) {
-            double s = mean - (double)load[i];
-            b[i] += (float)(gamma * (s > 0 ? 1 : s < 0 ? -1 : 0));
-        }
-        json_array_append_new(loads, json_real(mean > 0 ? mx / mean : 0));
+        json_array_append_new(loads, json_real(moe_bias_update_f32(m->params + y->router_bias, load, E, gamma)));
     }
     memset(t->acts.load, 0, sizeof(long) * (size_t)(m->L.nlayers + m->L.nmtp) * E);
 }
@@ -111,7 +105,7 @@ int trainer_run(Trainer *t, BatchFn train, void *train_ctx, BatchFn val, void *v
         long step = t->step;
         double lambda = schedule_switch(o->mtp_lambda, o->mtp_lambda_late, o->mtp_switch, step, o->steps);
         double gamma = schedule_switch(o->bias_gamma, o->bias_gamma_late, o->bias_switch, step, o->steps);
-        memset(m->grads, 0, sizeof(float) * m->L.total);
+        m->be->zero(m->grads, sizeof(float) * m->L.total);
         ModelLossStats sum = {0};
         for (int micro = 0; micro < o->accum; micro++) {
             if (train(train_ctx, step, micro, t->tokens, t->targets, t->pos, e)) return DS_ERR;
@@ -204,11 +198,11 @@ double gemm_ceiling_gflops(void) {
     float *a = ds_aligned_alloc(sizeof(float) * n * n), *b = ds_aligned_alloc(sizeof(float) * n * n);
     float *c = ds_aligned_alloc(sizeof(float) * n * n);
     for (int i = 0; i < n * n; i++) a[i] = (float)(i % 7) * 0.1f, b[i] = (float)(i % 5) * 0.1f;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n); // warm-up
+    linear_forward_f32(c, a, b, NULL, n, n, n); // warm-up
     double best = 0;
     for (int rep = 0; rep < 3; rep++) {
         double t0 = ds_now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+        linear_forward_f32(c, a, b, NULL, n, n, n);
         double g = 2.0 * n * n * n / (ds_now() - t0) / 1e9;
         best = g > best ? g : best;
     }

@@ -15,6 +15,13 @@ load helpers
 @test "rope: position 0 is identity, norm preserved, transpose inverts, YaRN ramps" { unit model op_rope; }
 @test "routing: a bias favouring expert e routes every token to e; gates unbiased" { unit model route_bias_forces_expert; }
 @test "routing: group-limited top-k keeps the best group" { unit model route_group_limited; }
+@test "op gradcheck: MoE dispatch (stable sort by expert) and combine" { unit model op_moe_dispatch_combine; }
+@test "op: balancing bias moves under/overloaded experts by ±γ" { unit model op_moe_bias_update; }
+@test "op gradcheck: MLA key/value assembly with the shared rotary key" { unit model op_mla_kv; }
+@test "op gradcheck: column concat (MTP input); row gather/scatter; MTP shifts" { unit model op_concat_rows; }
+@test "op gradcheck: logit distillation KL + CE; entropy of uniform logits is log V" { unit model op_distill; }
+@test "op: sum of squares gradient, AdamW first step, f32 = f64, linear_forward_add" { unit model op_optimizer; }
+@test "forward-only activations: same logits, one smaller allocation" { unit model acts_forward_only; }
 @test "float model matches the double model" { unit model f32_matches_f64; }
 @test "causality and document isolation under packing" { unit model causal_and_packed; }
 @test "config: clear errors and JSON round trip" { unit model config_errors; }

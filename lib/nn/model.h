@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "layout.h"
+#include "nn/backend.h"
 #include "rope.h"
 
 typedef struct ModelLossStats {

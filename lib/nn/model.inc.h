@@ -45,11 +45,14 @@ typedef struct NN_(Acts) {
     NN_T *dres, *dcur, *dprev, *dh, *dao, *dq, *dk, *dv, *datt, *dkvb, *dlat, *dlat2, *dkva, *dqkv;
     NN_T *dgu, *dact, *dxe, *dye, *dgate, *drlogit, *dcat, *dsmall;
     PrecisionScratch prec;          // Linear GEMM operand buffers (float build, BF16/FP8 only)
-    void **allocs;
-    int nallocs;
+    int forward_only;               // no MTP modules, logits gradients or backward scratch
+    const Backend *be;              // the model's backend, which owns buf
+    void *buf;                      // every buffer above points into this one allocation
+    size_t bytes;                   // its size
 } NN_(Acts);
 
 typedef struct NN_(Model) {
+    const Backend *be;              // where params, grads and activations live (backend_cpu)
     ModelLayout L;                  // config, tensor table and offsets
     Rope rope;
     NN_T *params;                   // [L.total]
@@ -66,7 +69,12 @@ void NN_(model_free)(NN_(Model) *m);
 // Random initialisation from the layout's init rules; each tensor from its own stream of seed.
 void NN_(model_init_weights)(NN_(Model) *m, uint64_t seed);
 
+// Activations for B sequences of T tokens, in one backend allocation. acts_init keeps what
+// model_loss and model_backward need; acts_init_forward only what a forward needs for the main
+// logits (reference and teacher models: no MTP modules, no gradients).
 void NN_(acts_init)(NN_(Acts) *a, const NN_(Model) *m, int B, int T);
+void NN_(acts_init_forward)(NN_(Acts) *a, const NN_(Model) *m, int B, int T);
+void NN_(acts_init_mode)(NN_(Acts) *a, const NN_(Model) *m, int B, int T, int forward_only);
 void NN_(acts_free)(NN_(Acts) *a);
 
 // Forward over B sequences of T tokens: tokens[N], pos[N] (position within its document; 0 starts

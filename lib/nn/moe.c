@@ -124,3 +124,57 @@ void R_(moe_route_backward)(real *dlogits, const real *dgate, const real *score,
         }
     }
 }
+
+// ----------------------------------------------------------------------------
+// dispatch and combine
+
+void R_(moe_dispatch_forward)(real *xe, int *perm, int *eoff, const int *idx, const real *x, int N,
+                              int K, int E, int d) {
+    memset(eoff, 0, sizeof(int) * (size_t)(E + 1));
+    for (int r = 0; r < N * K; r++) eoff[idx[r] + 1]++;
+    for (int e = 0; e < E; e++) eoff[e + 1] += eoff[e];
+    int fill[E];
+    memcpy(fill, eoff, sizeof(int) * (size_t)E);
+    for (int r = 0; r < N * K; r++) perm[fill[idx[r]]++] = r;
+    for (int r = 0; r < N * K; r++)
+        memcpy(xe + (size_t)r * d, x + (size_t)(perm[r] / K) * d, sizeof(real) * (size_t)d);
+}
+
+void R_(moe_dispatch_backward)(real *dx, const real *dxe, const int *perm, int N, int K, int d) {
+    for (int r = 0; r < N * K; r++) {
+        real *dst = dx + (size_t)(perm[r] / K) * d;
+        const real *src = dxe + (size_t)r * d;
+        for (int i = 0; i < d; i++) dst[i] += src[i];
+    }
+}
+
+void R_(moe_combine_forward)(real *out, const real *ye, const real *gate, const int *perm, int N,
+                             int K, int d) {
+    for (int r = 0; r < N * K; r++) {
+        real g = gate[perm[r]], *o = out + (size_t)(perm[r] / K) * d;
+        const real *yr = ye + (size_t)r * d;
+        for (int i = 0; i < d; i++) o[i] += g * yr[i];
+    }
+}
+
+void R_(moe_combine_backward)(real *dye, real *dgate, const real *dout, const real *ye,
+                              const real *gate, const int *perm, int N, int K, int d) {
+    for (int r = 0; r < N * K; r++) {
+        int slot = perm[r];
+        const real *g = dout + (size_t)(slot / K) * d, *yr = ye + (size_t)r * d;
+        real *dy = dye + (size_t)r * d, gt = gate[slot];
+        double dot = 0;
+        for (int i = 0; i < d; i++) dot += (double)g[i] * yr[i], dy[i] = gt * g[i];
+        dgate[slot] = (real)dot;
+    }
+}
+
+double R_(moe_bias_update)(real *bias, const long *load, int E, double gamma) {
+    double mean = 0, mx = 0;
+    for (int i = 0; i < E; i++) mean += (double)load[i] / E, mx = fmax(mx, (double)load[i]);
+    for (int i = 0; i < E; i++) {
+        double s = mean - (double)load[i];
+        bias[i] += (real)(gamma * (s > 0 ? 1 : s < 0 ? -1 : 0));
+    }
+    return mean > 0 ? mx / mean : 0;
+}

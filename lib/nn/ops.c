@@ -189,6 +189,10 @@ void R_(linear_forward)(real *out, const real *inp, const real *weight, const re
             for (int o = 0; o < OC; o++) out[(size_t)n * OC + o] += bias[o];
 }
 
+void R_(linear_forward_add)(real *out, const real *inp, const real *weight, int N, int C, int OC) {
+    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1, inp, C, weight, C, 1, out, OC);
+}
+
 void R_(linear_backward)(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
                          const real *weight, int N, int C, int OC) {
     if (dinp)
@@ -581,5 +585,149 @@ void R_(add_cols)(real *dst, const real *src, int N, int dst_cols, int col0, int
         real *d = dst + (size_t)n * dst_cols + col0;
         const real *s = src + (size_t)n * ncols;
         for (int c = 0; c < ncols; c++) d[c] += s[c];
+    }
+}
+
+// ----------------------------------------------------------------------------
+// data movement shared by model.c and engine.c
+
+void R_(concat_cols_forward)(real *out, const real *a, int ca, const real *b, int cb, int N) {
+    size_t w = (size_t)ca + cb;
+    for (int n = 0; n < N; n++) {
+        memcpy(out + (size_t)n * w, a + (size_t)n * ca, sizeof(real) * (size_t)ca);
+        memcpy(out + (size_t)n * w + ca, b + (size_t)n * cb, sizeof(real) * (size_t)cb);
+    }
+}
+
+void R_(concat_cols_backward)(real *da, real *db, const real *dout, int ca, int cb, int N) {
+    if (da) R_(copy_cols)(da, dout, N, ca + cb, 0, ca);
+    if (db) R_(copy_cols)(db, dout, N, ca + cb, ca, cb);
+}
+
+void R_(gather_rows)(real *dst, const real *src, const int *idx, int R, int C) {
+    for (int r = 0; r < R; r++)
+        memcpy(dst + (size_t)r * C, src + (size_t)idx[r] * C, sizeof(real) * (size_t)C);
+}
+
+void R_(scatter_rows)(real *dst, const size_t *at, const real *src, int ld, int R, int C) {
+    for (int r = 0; r < R; r++) memcpy(dst + at[r], src + (size_t)r * ld, sizeof(real) * (size_t)C);
+}
+
+void R_(transpose)(real *dst, const real *src, int R, int C) {
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) dst[(size_t)c * R + r] = src[(size_t)r * C + c];
+}
+
+void R_(fill)(real *x, int n, real value) {
+    for (int i = 0; i < n; i++) x[i] = value;
+}
+
+void R_(mtp_shift_tokens)(int *tok, const int *tokens, int B, int T, int k) {
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < T; i++) tok[b * T + i] = i + k < T ? tokens[b * T + i + k] : 0;
+}
+
+void R_(mtp_shift_targets)(int *tgt, const int *targets, const int *pos, int B, int T, int k) {
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < T; i++) {
+            int n = b * T + i, j = n + k;
+            tgt[n] = i + k < T && pos[j] == pos[n] + k ? targets[j] : -1;
+        }
+}
+
+void R_(mla_kv_forward)(real *k, int ldk, real *v, int ldv, const real *kvb, const real *kpe,
+                        int ld_pe, int N, int H, int dn, int dr, int dv) {
+    int dqk = dn + dr;
+    for (int n = 0; n < N; n++) {
+        real *kn = k + (size_t)n * ldk, *vn = v + (size_t)n * ldv;
+        const real *kv = kvb + (size_t)n * H * (dn + dv), *pe = kpe + (size_t)n * ld_pe;
+        for (int h = 0; h < H; h++) {
+            memcpy(kn + h * dqk, kv + h * (dn + dv), sizeof(real) * (size_t)dn);
+            memcpy(kn + h * dqk + dn, pe, sizeof(real) * (size_t)dr);
+            memcpy(vn + h * dv, kv + h * (dn + dv) + dn, sizeof(real) * (size_t)dv);
+        }
+    }
+}
+
+void R_(mla_kv_backward)(real *dkvb, real *dkpe, const real *dk, const real *dv, int N, int H,
+                         int dn, int dr, int dv_) {
+    int dqk = dn + dr;
+    for (int n = 0; n < N; n++) {
+        const real *dkn = dk + (size_t)n * H * dqk, *dvn = dv + (size_t)n * H * dv_;
+        real *dkv = dkvb + (size_t)n * H * (dn + dv_), *dpe = dkpe + (size_t)n * dr;
+        memset(dpe, 0, sizeof(real) * (size_t)dr);
+        for (int h = 0; h < H; h++) {
+            memcpy(dkv + h * (dn + dv_), dkn + h * dqk, sizeof(real) * (size_t)dn);
+            memcpy(dkv + h * (dn + dv_) + dn, dvn + h * dv_, sizeof(real) * (size_t)dv_);
+            for (int i = 0; i < dr; i++) dpe[i] += dkn[h * dqk + dn + i];
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
+// entropy and logit distillation
+
+void R_(entropy_forward)(real *ent, const real *logits, const real *lse, const int *targets, int N,
+                         int V) {
+    for (int n = 0; n < N; n++) {
+        ent[n] = 0;
+        if (targets[n] < 0) continue;
+        const real *x = logits + (size_t)n * V;
+        double h = 0;
+        for (int i = 0; i < V; i++) {
+            double l = (double)x[i] - lse[n];
+            h -= exp(l) * l;
+        }
+        ent[n] = (real)h;
+    }
+}
+
+double R_(distill_forward_backward)(real *dlogits, double *ce_sum, const real *logits,
+                                    const real *teacher, const int *targets, int N, int V, double T,
+                                    double alpha, double w) {
+    double kl_sum = 0, ce = 0;
+    for (int n = 0; n < N; n++) {
+        real *d = dlogits + (size_t)n * V;
+        memset(d, 0, sizeof(real) * (size_t)V);
+        if (targets[n] < 0) continue;
+        const real *s = logits + (size_t)n * V, *t = teacher + (size_t)n * V;
+        double ms = s[0], mt = t[0], zs = 0, zt = 0, zs1 = 0;
+        for (int i = 1; i < V; i++) ms = fmax(ms, s[i]), mt = fmax(mt, t[i]);
+        for (int i = 0; i < V; i++) {
+            zs += exp((s[i] - ms) / T), zt += exp((t[i] - mt) / T);
+            zs1 += exp(s[i] - ms);
+        }
+        double lzs = log(zs), lzt = log(zt), lzs1 = log(zs1), kl = 0;
+        for (int i = 0; i < V; i++) {
+            double lq = (s[i] - ms) / T - lzs, lp = (t[i] - mt) / T - lzt, p = exp(lp), q = exp(lq);
+            kl += p * (lp - lq);
+            // d/ds_i of T²·KL = T·(q_i − p_i); of CE = softmax_i − onehot
+            double dce = exp(s[i] - ms - lzs1) - (i == targets[n]);
+            d[i] = (real)(w * ((1 - alpha) * T * (q - p) + alpha * dce));
+        }
+        kl_sum += T * T * kl;
+        ce += -((s[targets[n]] - ms) - lzs1);
+    }
+    *ce_sum = ce;
+    return kl_sum;
+}
+
+// ----------------------------------------------------------------------------
+// optimizer
+
+double R_(sumsq_acc)(double acc, const real *x, size_t n) {
+    for (size_t i = 0; i < n; i++) acc += (double)x[i] * x[i];
+    return acc;
+}
+
+void R_(adamw_update)(real *w, real *m, real *v, const real *g, size_t n, double lr, double beta1,
+                      double beta2, double c1, double c2, double eps, double wd, double clip) {
+    real b1 = (real)beta1, b2 = (real)beta2, cs = (real)clip, rc1 = (real)c1, rc2 = (real)c2;
+    real reps = (real)eps, rlr = (real)lr, rwd = (real)wd;
+    for (size_t j = 0; j < n; j++) {
+        real gj = g[j] * cs;
+        m[j] = b1 * m[j] + (1 - b1) * gj;
+        v[j] = b2 * v[j] + (1 - b2) * gj * gj;
+        w[j] -= rlr * (m[j] * rc1) / (REAL_SQRT(v[j] * rc2) + reps) + rwd * w[j];
     }
 }

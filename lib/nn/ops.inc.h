@@ -9,6 +9,8 @@
 // out[N,OC] = inp[N,C] · weight[OC,C]ᵀ (+ bias[OC] when not NULL)
 void NN_(linear_forward)(NN_T *out, const NN_T *inp, const NN_T *weight, const NN_T *bias, int N,
                          int C, int OC);
+// out[N,OC] += inp[N,C] · weight[OC,C]ᵀ (a residual added in the same GEMM)
+void NN_(linear_forward_add)(NN_T *out, const NN_T *inp, const NN_T *weight, int N, int C, int OC);
 // dinp[N,C] += dout[N,OC]·weight; dweight[OC,C] += doutᵀ·inp; dbias[OC] += Σ_n dout. NULL skips.
 void NN_(linear_backward)(NN_T *dinp, NN_T *dweight, NN_T *dbias, const NN_T *dout,
                           const NN_T *inp, const NN_T *weight, int N, int C, int OC);
@@ -60,3 +62,56 @@ void NN_(logprob_backward)(NN_T *dlogits, const NN_T *dlp, const NN_T *logits, c
 // (add_cols adds a [N, ncols] block into the slice).
 void NN_(copy_cols)(NN_T *dst, const NN_T *src, int N, int src_cols, int col0, int ncols);
 void NN_(add_cols)(NN_T *dst, const NN_T *src, int N, int dst_cols, int col0, int ncols);
+
+// ---- data movement shared by the training model and the inference engine ----
+
+// out[N, ca+cb] = [a[N,ca] | b[N,cb]] row by row (MTP: [norm(embedding) | norm(hidden)]).
+void NN_(concat_cols_forward)(NN_T *out, const NN_T *a, int ca, const NN_T *b, int cb, int N);
+// da[N,ca], db[N,cb] = the two column blocks of dout (overwritten; NULL skips one).
+void NN_(concat_cols_backward)(NN_T *da, NN_T *db, const NN_T *dout, int ca, int cb, int N);
+// dst[R,C] row r = src row idx[r] (of width C).
+void NN_(gather_rows)(NN_T *dst, const NN_T *src, const int *idx, int R, int C);
+// dst + at[r] = src row r (C values from src + r*ld); scatters rows into a cache.
+void NN_(scatter_rows)(NN_T *dst, const size_t *at, const NN_T *src, int ld, int R, int C);
+
+// MLA keys and values of N tokens from kv_b's output kvb[N, H*(dn+dv)] (per head [k_nope | v])
+// and the rotated rotary key kpe (token n at kpe + n*ld_pe, dr wide) that all heads share:
+// key of head h = [k_nope_h | kpe] at k + n*ldk + h*(dn+dr); value h at v + n*ldv + h*dv.
+void NN_(mla_kv_forward)(NN_T *k, int ldk, NN_T *v, int ldv, const NN_T *kvb, const NN_T *kpe,
+                         int ld_pe, int N, int H, int dn, int dr, int dv);
+// dkvb[N, H*(dn+dv)] and dkpe[N,dr] (Σ over heads) from dk[N, H*(dn+dr)], dvals[N, H*dv];
+// both overwritten.
+void NN_(mla_kv_backward)(NN_T *dkvb, NN_T *dkpe, const NN_T *dk, const NN_T *dvals, int N, int H,
+                          int dn, int dr, int dv);
+
+// dst[C,R] = src[R,C]ᵀ
+void NN_(transpose)(NN_T *dst, const NN_T *src, int R, int C);
+// x[n] = value
+void NN_(fill)(NN_T *x, int n, NN_T value);
+// MTP depth k's inputs and targets over B sequences of T tokens: tok[n] = tokens[n + k] within the
+// sequence (0 past its end); tgt[n] = targets[n + k] when position n + k is still in the same
+// sequence and document (pos[n+k] = pos[n] + k), else -1 (ignored).
+void NN_(mtp_shift_tokens)(int *tok, const int *tokens, int B, int T, int k);
+void NN_(mtp_shift_targets)(int *tgt, const int *targets, const int *pos, int B, int T, int k);
+
+// ---- losses and statistics over logits ----
+
+// ent[n] = entropy of softmax(logits[n]) for rows with targets[n] >= 0, else 0; lse[n] from
+// logprob_forward.
+void NN_(entropy_forward)(NN_T *ent, const NN_T *logits, const NN_T *lse, const int *targets, int N,
+                          int V);
+// Logit distillation over rows with targets[n] >= 0 at temperature T: returns Σ_n T²·KL(p‖q)
+// with p = softmax(teacher[n]/T), q = softmax(logits[n]/T), and *ce_sum = Σ_n CE(targets[n]).
+// dlogits[N,V] (overwritten) = w · d/dlogits [(1−α)·T²·KL + α·CE] summed over rows.
+double NN_(distill_forward_backward)(NN_T *dlogits, double *ce_sum, const NN_T *logits,
+                                     const NN_T *teacher, const int *targets, int N, int V, double T,
+                                     double alpha, double w);
+
+// ---- optimizer ----
+
+// acc + Σ x[i]² (in index order, so a norm over many tensors keeps one summation order).
+double NN_(sumsq_acc)(double acc, const NN_T *x, size_t n);
+// AdamW on n weights: g·clip into the moments m, v; w -= lr·m̂/(√v̂ + eps) + wd·w, with bias
+// corrections c1 = 1/(1−β1ᵗ), c2 = 1/(1−β2ᵗ) and wd = lr·weight_decay (0: no decay).
+void NN_(adamw_update)(NN_T *w, NN_T *m, NN_T *v, const NN_T *g, size_t n, double lr, double beta1,
+                       double beta2, double c1, double c2, double eps, double wd, double clip);

@@ -12,11 +12,13 @@ typedef double real;
 #define R_(name) name##_f64
 #define GEMM cblas_dgemm
 #define REAL_EPS 1e-12
+#define REAL_SQRT sqrt
 #else
 typedef float real;
 #define R_(name) name##_f32
 #define GEMM cblas_sgemm
 #define REAL_EPS 1e-6f
+#define REAL_SQRT sqrtf
 #endif
 
 #endif

@@ -287,6 +287,151 @@ static void op_rope(T *t) {
     rope_free(&rope);
 }
 
+
+// ---------------------------------------------------------------------------
+// the ops shared by the training model and the inference engine (double precision)
+
+// MoE dispatch and combine: rows sorted by expert (stable), gather/scatter and gate products.
+static void op_moe_dispatch_combine(T *t) {
+    enum { N = 5, K = 2, E = 4, D = 3 };
+    int idx[N * K] = {0, 2, 1, 2, 0, 3, 2, 3, 1, 2}, perm[N * K], eoff[E + 1];
+    double x[N * D], xe[N * K * D], wxe[N * K * D], dx[N * D] = {0};
+    double ye[N * K * D], gate[N * K], out[N * D], wout[N * D], dye[N * K * D], dgate[N * K];
+    Rng r;
+    rng_seed(&r, 21);
+    fill(x, N * D, &r), fill(wxe, N * K * D, &r), fill(ye, N * K * D, &r), fill(gate, N * K, &r);
+    fill(wout, N * D, &r);
+    moe_dispatch_forward_f64(xe, perm, eoff, idx, x, N, K, E, D);
+    int want_off[E + 1] = {0, 2, 4, 8, 10}, want_perm[N * K] = {0, 4, 2, 8, 1, 3, 6, 9, 5, 7};
+    for (int e = 0; e <= E; e++) CHECK(t, eoff[e] == want_off[e]);
+    for (int i = 0; i < N * K; i++) CHECK(t, perm[i] == want_perm[i]);
+    moe_dispatch_backward_f64(dx, wxe, perm, N, K, D);
+#define DISPATCH_LOSS (moe_dispatch_forward_f64(xe, perm, eoff, idx, x, N, K, E, D), dot(xe, wxe, N * K * D))
+    OP_CHECK(t, x, N * D, dx, DISPATCH_LOSS, 1e-7);
+    moe_combine_backward_f64(dye, dgate, wout, ye, gate, perm, N, K, D);
+#define COMBINE_LOSS (memset(out, 0, sizeof out), moe_combine_forward_f64(out, ye, gate, perm, N, K, D), dot(out, wout, N * D))
+    OP_CHECK(t, ye, N * K * D, dye, COMBINE_LOSS, 1e-7);
+    OP_CHECK(t, gate, N * K, dgate, COMBINE_LOSS, 1e-7);
+}
+
+// Balancing bias: underloaded experts move up by γ, overloaded down, the mean-loaded stay.
+static void op_moe_bias_update(T *t) {
+    long load[4] = {1, 3, 2, 6};
+    double bias[4] = {0, 0, 0, 0};
+    double ratio = moe_bias_update_f64(bias, load, 4, 0.5);
+    CHECK_CLOSE(t, ratio, 2.0, 1e-12);
+    CHECK(t, bias[0] == 0.5 && bias[1] == 0 && bias[2] == 0.5 && bias[3] == -0.5);
+    long none[4] = {0};
+    CHECK(t, moe_bias_update_f64(bias, none, 4, 0.5) == 0);
+}
+
+// MLA keys/values: per-head [k_nope | shared rotary key] and values, and their gradients.
+static void op_mla_kv(T *t) {
+    enum { N = 3, H = 2, DN = 3, DR = 2, DV = 4, LDP = 5 };
+    double kvb[N * H * (DN + DV)], kpe[N * LDP], k[N * H * (DN + DR)], v[N * H * DV];
+    double wk[N * H * (DN + DR)], wv[N * H * DV], dkvb[N * H * (DN + DV)], dpe[N * DR];
+    Rng r;
+    rng_seed(&r, 22);
+    fill(kvb, sizeof kvb / 8, &r), fill(kpe, sizeof kpe / 8, &r), fill(wk, sizeof wk / 8, &r);
+    fill(wv, sizeof wv / 8, &r);
+    mla_kv_forward_f64(k, H * (DN + DR), v, H * DV, kvb, kpe + 1, LDP, N, H, DN, DR, DV);
+    CHECK(t, k[(DN + DR) + DN] == kpe[1] && k[2 * H * (DN + DR) + DN + 1] == kpe[2 * LDP + 2]);
+    CHECK(t, v[DV] == kvb[(DN + DV) + DN]);
+    // gradient w.r.t. kpe's used columns, gathered into dpe's [N, DR] layout
+    mla_kv_backward_f64(dkvb, dpe, wk, wv, N, H, DN, DR, DV);
+#define MLA_LOSS (mla_kv_forward_f64(k, H * (DN + DR), v, H * DV, kvb, kpe + 1, LDP, N, H, DN, DR, DV), \
+                  dot(k, wk, sizeof k / 8) + dot(v, wv, sizeof v / 8))
+    OP_CHECK(t, kvb, sizeof kvb / 8, dkvb, MLA_LOSS, 1e-6);
+    double pe[N * DR];
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < DR; i++) pe[n * DR + i] = kpe[n * LDP + 1 + i];
+#define MLA_PE_LOSS (({ for (int n_ = 0; n_ < N; n_++) for (int i_ = 0; i_ < DR; i_++) kpe[n_ * LDP + 1 + i_] = pe[n_ * DR + i_]; }), MLA_LOSS)
+    OP_CHECK(t, pe, N * DR, dpe, MLA_PE_LOSS, 1e-7);
+}
+
+// Column concatenation (the MTP input) and the row gathers/scatters of the engine.
+static void op_concat_rows(T *t) {
+    enum { N = 3, CA = 2, CB = 3 };
+    double a[N * CA], b[N * CB], out[N * (CA + CB)], w[N * (CA + CB)], da[N * CA], db[N * CB];
+    Rng r;
+    rng_seed(&r, 23);
+    fill(a, N * CA, &r), fill(b, N * CB, &r), fill(w, N * (CA + CB), &r);
+    concat_cols_backward_f64(da, db, w, CA, CB, N);
+#define CAT_LOSS (concat_cols_forward_f64(out, a, CA, b, CB, N), dot(out, w, N * (CA + CB)))
+    OP_CHECK(t, a, N * CA, da, CAT_LOSS, 1e-7);
+    OP_CHECK(t, b, N * CB, db, CAT_LOSS, 1e-7);
+    double g[2 * CB], cache[10] = {0};
+    int rows[2] = {2, 0};
+    gather_rows_f64(g, b, rows, 2, CB);
+    CHECK(t, g[0] == b[2 * CB] && g[CB + 2] == b[2]);
+    size_t at[2] = {7, 1};
+    scatter_rows_f64(cache, at, b, CB, 2, 2);
+    CHECK(t, cache[7] == b[0] && cache[8] == b[1] && cache[1] == b[CB] && cache[9] == 0);
+    int tok[8] = {1, 2, 3, 4, 5, 6, 7, 8}, tgt[8] = {2, 3, 4, 9, 6, 7, 8, 9}, pos[8] = {0, 1, 2, 0, 0, 1, 2, 3};
+    int st[8], sg[8];
+    mtp_shift_tokens_f64(st, tok, 2, 4, 1);
+    mtp_shift_targets_f64(sg, tgt, pos, 2, 4, 1);
+    int want_t[8] = {2, 3, 4, 0, 6, 7, 8, 0}, want_g[8] = {3, 4, -1, -1, 7, 8, 9, -1};
+    for (int i = 0; i < 8; i++) CHECK(t, st[i] == want_t[i] && sg[i] == want_g[i]);
+}
+
+// Logit distillation: the loss's gradient matches finite differences; KL is 0 against itself.
+static void op_distill(T *t) {
+    enum { N = 3, V = 5 };
+    int targets[N] = {1, -1, 4};
+    double s[N * V], te[N * V], d[N * V], ce, Tm = 2.0, alpha = 0.3, w = 0.5;
+    Rng r;
+    rng_seed(&r, 24);
+    fill(s, N * V, &r), fill(te, N * V, &r);
+    distill_forward_backward_f64(d, &ce, s, te, targets, N, V, Tm, alpha, w);
+#define DISTILL_LOSS ({ double ce_, kl_ = distill_forward_backward_f64(dd, &ce_, s, te, targets, N, V, Tm, alpha, w); \
+                        w * ((1 - alpha) * kl_ + alpha * ce_); })
+    double dd[N * V];
+    OP_CHECK(t, s, N * V, d, DISTILL_LOSS, 1e-7);
+    for (int i = 0; i < V; i++) CHECK(t, d[V + i] == 0); // ignored row
+    CHECK(t, fabs(distill_forward_backward_f64(d, &ce, s, s, targets, N, V, Tm, 0, 1)) < 1e-12);
+    // entropy: uniform logits give log V; ignored rows 0
+    double z[N * V] = {0}, lp[N], lse[N], ent[N];
+    logprob_forward_f64(lp, lse, z, targets, N, V);
+    entropy_forward_f64(ent, z, lse, targets, N, V);
+    CHECK_CLOSE(t, ent[0], log((double)V), 1e-12);
+    CHECK(t, ent[1] == 0);
+}
+
+// Optimizer ops: Σx² has gradient 2x; AdamW's first bias-corrected step moves each weight by
+// lr·sign(g) (eps ≪ |g|), plus decay; the float op matches the double one.
+static void op_optimizer(T *t) {
+    enum { n = 6 };
+    double x[n], gx[n];
+    Rng r;
+    rng_seed(&r, 25);
+    fill(x, n, &r);
+    for (int i = 0; i < n; i++) gx[i] = 2 * x[i];
+    OP_CHECK(t, x, n, gx, sumsq_acc_f64(0, x, n), 1e-7);
+    CHECK_CLOSE(t, sumsq_acc_f64(1.5, x, n), 1.5 + sumsq_acc_f64(0, x, n), 1e-12);
+    double w[n], m[n] = {0}, v[n] = {0}, g[n];
+    float w32[n], m32[n] = {0}, v32[n] = {0}, g32[n];
+    fill(w, n, &r), fill(g, n, &r);
+    for (int i = 0; i < n; i++) w32[i] = (float)w[i], g32[i] = (float)g[i];
+    double lr = 0.01, b1 = 0.9, b2 = 0.95, c1 = 1 / (1 - b1), c2 = 1 / (1 - b2), wd = lr * 0.1;
+    double w0[n];
+    memcpy(w0, w, sizeof w);
+    adamw_update_f64(w, m, v, g, n, lr, b1, b2, c1, c2, 1e-12, wd, 1.0);
+    adamw_update_f32(w32, m32, v32, g32, n, lr, b1, b2, c1, c2, 1e-12, wd, 1.0);
+    for (int i = 0; i < n; i++) {
+        CHECK_CLOSE(t, w[i], w0[i] - lr * (g[i] > 0 ? 1 : -1) - wd * w0[i], 1e-9);
+        CHECK_CLOSE(t, w32[i], w[i], 1e-6);
+    }
+    // linear_forward_add adds the product to what out holds
+    double a[2 * 3], b[4 * 3], o1[2 * 4], o2[2 * 4];
+    fill(a, 6, &r), fill(b, 12, &r), fill(o1, 8, &r);
+    memcpy(o2, o1, sizeof o1);
+    linear_forward_add_f64(o1, a, b, 2, 3, 4);
+    double p[8];
+    linear_forward_f64(p, a, b, NULL, 2, 3, 4);
+    for (int i = 0; i < 8; i++) CHECK_CLOSE(t, o1[i], o2[i] + p[i], 1e-12);
+}
+
 // ---------------------------------------------------------------------------
 // routing
 
@@ -359,6 +504,30 @@ static void f32_matches_f64(T *t) {
     CHECKF(t, worst < 1e-4, "max logit difference %.3g", worst);
     acts_free_f64(&a64), acts_free_f32(&a32);
     model_free_f64(&m64), model_free_f32(&m32);
+    free_batch(&b);
+}
+
+// A forward-only activation set (reference and teacher models) gives the same main logits in
+// one smaller allocation: no MTP modules, no logits gradients, no backward scratch.
+static void acts_forward_only(T *t) {
+    ModelConfig c = load_cfg(t, CFG_V3);
+    Model_f32 m;
+    model_init_f32(&m, &c, 0, 64);
+    Model_f64 m64;
+    model_init_f64(&m64, &c, 0, 64);
+    model_init_weights_f64(&m64, 12);
+    for (size_t i = 0; i < m.L.total; i++) m.params[i] = (float)m64.params[i];
+    Batch b = make_batch(c.vocab_size, 2, 8, 6);
+    Acts_f32 full, fwd;
+    acts_init_f32(&full, &m, 2, 8);
+    acts_init_forward_f32(&fwd, &m, 2, 8);
+    model_forward_f32(&m, &full, b.tokens, b.pos, 2, 8);
+    model_forward_f32(&m, &fwd, b.tokens, b.pos, 2, 8);
+    CHECK(t, memcmp(full.logits, fwd.logits, sizeof(float) * 16 * c.vocab_size) == 0);
+    CHECK(t, fwd.dlogits == NULL && fwd.mtp[0].logits == NULL && fwd.dres == NULL);
+    CHECKF(t, fwd.bytes * 2 < full.bytes, "forward-only %zu bytes, full %zu", fwd.bytes, full.bytes);
+    acts_free_f32(&full), acts_free_f32(&fwd);
+    model_free_f32(&m), model_free_f64(&m64);
     free_batch(&b);
 }
 
@@ -441,4 +610,6 @@ UNIT_MAIN(CASE(gradcheck_v3), CASE(gradcheck_v3_yarn_tied_mtp2), CASE(gradcheck_
           CASE(gradcheck_qwen2), CASE(op_rmsnorm), CASE(op_swiglu), CASE(op_logprob),
           CASE(op_attention), CASE(op_rope), CASE(route_bias_forces_expert),
           CASE(route_group_limited), CASE(f32_matches_f64), CASE(causal_and_packed),
-          CASE(config_errors), CASE(layout_names))
+          CASE(config_errors), CASE(layout_names), CASE(op_moe_dispatch_combine),
+          CASE(op_moe_bias_update), CASE(op_mla_kv), CASE(op_concat_rows), CASE(op_distill),
+          CASE(op_optimizer), CASE(acts_forward_only))
