@@ -91,11 +91,14 @@ gpt2() {
     assert_success
 }
 
-@test "import-gpt2: stdin is one document; <|endoftext|> only with --allow-special" {
+@test "import-gpt2: stdin is one document; <|endoftext|> matches unless --no-special" {
     local tok; tok=$(gpt2)
+    run bash -c "printf 'hello <|endoftext|>' | ds-tokenize encode -t '$tok' --jsonl-ids"
+    assert_output "[31373,220,50256]"
     run bash -c "printf 'hello <|endoftext|>' | ds-tokenize encode -t '$tok' --jsonl-ids --allow-special"
     assert_output "[31373,220,50256]"
-    run bash -c "printf 'hello <|endoftext|>' | ds-tokenize encode -t '$tok' --jsonl-ids"
+    run bash -c "printf 'hello <|endoftext|>' | ds-tokenize encode -t '$tok' --jsonl-ids --no-special"
+    assert_success
     refute_output --partial 50256
     run bash -c "printf 'hello world' | ds-tokenize encode -t '$tok' --jsonl-ids --bos 50256 --eos '<|endoftext|>'"
     assert_output "[50256,31373,995,50256]"

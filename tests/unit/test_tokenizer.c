@@ -411,10 +411,14 @@ static void json_errors(T *t) {
     CHECK(t, tok_from_json(bad, strlen(bad), "x.json", &e) == NULL);
     CHECKF(t, strstr(e.msg, "x.json:2:") != NULL, "%s", e.msg);
     const char *norm =
-        "{\"normalizer\": {\"type\": \"NFC\"}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"},"
+        "{\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"NFC\"}, "
+        "{\"type\": \"BertNormalizer\"}]}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"},"
         " \"model\": {\"vocab\": {}, \"merges\": []}}";
     CHECK(t, tok_from_json(norm, strlen(norm), "n.json", &e) == NULL);
-    CHECKF(t, strstr(e.msg, "n.json: normalizer \"NFC\" is not supported") != NULL, "%s", e.msg);
+    CHECKF(t,
+           strstr(e.msg, "n.json: normalizer.normalizers[1]: normalizer \"BertNormalizer\" is not "
+                         "supported") != NULL,
+           "%s", e.msg);
     const char *few =
         "{\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"model\": {\"vocab\": {\"a\": 0},"
         " \"merges\": []}}";
