@@ -4,13 +4,51 @@
 //   node tokenizer-peer.js encode|batch TOKENIZER.json DOCS.jsonl [--add-special]
 //       one JSON array of ids per document ({"text": ...} lines); batch uses encodeBatch
 //   node tokenizer-peer.js decode TOKENIZER.json IDS.jsonl      one JSON string per line
+//   node tokenizer-peer.js variants TOKENIZER.json VARIANTS.jsonl DOCS.jsonl DIR
+//       for variant i (a patch merged into the file): DIR/i.json, DIR/i.ids (encode),
+//       DIR/i.add.ids (--add-special) and DIR/i.txt (the decoded documents, concatenated)
 //   node tokenizer-peer.js bench TOKENIZER.json|tiktoken:ENC DOCS.jsonl REPEAT
 //       encodes every document REPEAT times; prints {"tokens", "seconds", "bytes"}
 const fs = require('fs');
-const [mode, tokPath, file, extra] = process.argv.slice(2);
-const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.length);
+const [mode, tokPath, file, extra, outDir] = process.argv.slice(2);
+const readLines = (f) => fs.readFileSync(f, 'utf8').split('\n').filter((l) => l.length);
+const lines = readLines(file);
+
+// a deep merge of patch into base; arrays and nulls replace
+function merge(base, patch) {
+    if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+    const out = Object.assign({}, base);
+    for (const k of Object.keys(patch))
+        out[k] = base && typeof base[k] === 'object' && base[k] !== null && !Array.isArray(base[k])
+            ? merge(base[k], patch[k]) : patch[k];
+    return out;
+}
+
+async function variants() {
+    const { Tokenizer } = require('@anush008/tokenizers');
+    const base = JSON.parse(fs.readFileSync(tokPath, 'utf8'));
+    const docs = readLines(extra).map((l) => JSON.parse(l).text);
+    let i = 0;
+    for (const l of lines) {
+        i++;
+        const path = `${outDir}/${i}.json`;
+        fs.writeFileSync(path, JSON.stringify(merge(base, JSON.parse(l).patch)));
+        const tok = Tokenizer.fromFile(path);
+        for (const add of [false, true]) {
+            const ids = [];
+            for (const d of docs) ids.push(Array.from((await tok.encode(d, null, { addSpecialTokens: add })).getIds()));
+            fs.writeFileSync(`${outDir}/${i}${add ? '.add' : ''}.ids`, ids.map((x) => JSON.stringify(x)).join('\n') + '\n');
+            if (!add) {
+                let text = '';
+                for (const x of ids) text += await tok.decode(x, false);
+                fs.writeFileSync(`${outDir}/${i}.txt`, text);
+            }
+        }
+    }
+}
 
 async function main() {
+    if (mode === 'variants') return variants();
     if (tokPath.startsWith('tiktoken:')) {
         const { get_encoding } = require('tiktoken');
         const enc = get_encoding(tokPath.slice(9));

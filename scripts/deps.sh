@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages ds needs when run as root; otherwise prints the command to run.
 set -eu
-PKGS="build-essential jq libopenblas-dev libjansson-dev libarchive-dev libpcre2-dev libutf8proc-dev nettle-dev parallel bats bats-assert bats-support gnuplot-nox sentencepiece"
+PKGS="build-essential jq libopenblas-dev libjansson-dev libarchive-dev libpcre2-dev libutf8proc-dev libssl-dev parallel bats bats-assert bats-support gnuplot-nox sentencepiece"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
