@@ -176,6 +176,9 @@ static int cmd_import(int argc, char **argv) {
     model_init_f32(&m, &ck.cfg, 0, 1);
     size_t tl;
     const char *tok = ckpt_tokenizer_json(&ck, &tl);
+    Tokenizer *vt = tok ? tok_from_json(tok, tl, "tokenizer.json", &e) : NULL; // validate it
+    if (tok && !vt) cli_fail_err(PROG, &e);
+    tok_free(vt);
     if (ckpt_load_weights(&ck, &m, &e) || ckpt_save(argv[3], &m, NULL, tok, tl, NULL, NULL, 0, &e)) cli_fail_err(PROG, &e);
     model_free_f32(&m);
     ckpt_close(&ck);
