@@ -19,6 +19,7 @@ gpt2() {
 
 # ---- C unit cases ---------------------------------------------------------------------------
 @test "utf-8 validation matches what PCRE2 accepts" { unit tokenizer utf8_validation; }
+@test "Split behaviors (with invert), Digits, Punctuation, Whitespace(Split), ByteLevel prefix space" { unit tokenizer split_behaviors; }
 @test "pre-tokenizers: gpt2, gpt4, digits splits; pieces always concatenate to the input" { unit tokenizer pretok_splits; }
 @test "byte-level alphabet encodes and decodes all 256 bytes" { unit tokenizer bytelevel_alphabet; }
 @test "minbpe vector through the library: [258, 100, 258, 97, 99]" { unit tokenizer minbpe_vector; }
