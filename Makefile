@@ -58,7 +58,7 @@ endif
 VECT    := $(shell $(CC) -fvect-cost-model=cheap -Werror -E -x c /dev/null >/dev/null 2>&1 && echo -fvect-cost-model=cheap)
 CFLAGS  ?= $(OPT) $(VECT)
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread $(ARCH) $(SAN) -Ilib -I$(BUILD) -I/usr/include/openblas -MMD -MP
-LDLIBS  := -lopenblas -ljansson -larchive -lpcre2-8 -lmicrohttpd -lm -lpthread
+LDLIBS  := -lopenblas -ljansson -larchive -lpcre2-8 -lutf8proc -lcrypto -lmicrohttpd -lm -lpthread
 LDFLAGS += $(SAN) -pthread
 
 # Files under lib/nn are written once over `real` and compiled twice: float for the tools and

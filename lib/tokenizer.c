@@ -1,12 +1,17 @@
 // tokenizer.c — byte-level BPE tokenizer: Hugging Face tokenizer.json in and out, encode, decode.
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include "tokenizer.h"
 
 #include <jansson.h>
+#include <pcre2.h>
+#include <utf8proc.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "atomic_file.h"
 #include "sha256.h"
+#include "tok_decoder.h"
+#include "tok_normalize.h"
 
 enum { KIND_NONE = 0, KIND_VOCAB, KIND_ADDED };
 enum { TOK_MAX_IDS = 1 << 24 };
@@ -14,9 +19,21 @@ enum { TOK_MAX_IDS = 1 << 24 };
 typedef struct TokEntry {
     uint32_t off, len; // bytes in t->arena
     uint8_t kind;      // KIND_*
-    uint8_t special;   // added tokens: matched only under allow_special
+    uint8_t special;   // added tokens: skipped without TOK_SPECIAL
     uint8_t in_vocab;  // added tokens: also listed in the model vocab
+    uint8_t lstrip, rstrip, normalized, single_word; // added tokens: Hugging Face's options
 } TokEntry;
+
+// Added tokens matched in one text (raw or normalized): bucketed by first byte, longest first in
+// each bucket, so a scan finds the leftmost match and the longest at it (Hugging Face's
+// leftmost-longest Aho-Corasick).
+typedef struct AddedSet {
+    uint32_t *ids;         // token ids, bucket b at [start[b], start[b + 1])
+    uint32_t *poff, *plen; // each one's pattern in pat (the normalized content for set 1)
+    uint32_t start[257];
+    DsBuf pat;
+    int n;
+} AddedSet;
 
 struct Tokenizer {
     int n_ids;     // highest id + 1
@@ -33,10 +50,26 @@ struct Tokenizer {
     uint32_t *mrank, *mres;
     size_t mcap;
     int32_t byte_id[256];
-    uint32_t *added; // ids of added tokens, longest content first (the longest match wins)
+    uint32_t *added; // ids of added tokens, longest content first
     int n_added;
+    AddedSet set[2]; // [0] matched in the raw text, [1] in the normalized text
+    pcre2_code *alnum; // Rust's is_alphanumeric, made when a single_word token needs it
     Pretok *pre;
-    int ignore_merges; // Hugging Face flag: a pre-token that is a whole vocab token is used as is
+    TokNorm *norm;
+    TokDecoder *dec;
+    int dec_bytes; // the decoder gives the tokens' raw bytes (the fast path)
+    // Hugging Face BPE model options
+    int ignore_merges; // a pre-token that is a whole vocab token is used as is
+    int byte_fallback, fuse_unk;
+    int32_t unk_id;           // -1: none
+    DsBuf prefix, suffix;     // continuing_subword_prefix / end_of_word_suffix, raw bytes
+    int general;              // initial symbols need the options (else one token per byte)
+    // the post-processor as ids around the text
+    TokIds post_pre, post_suf;
+    // tokenizer.json parts kept as read (compact JSON), written back by tok_to_json; NULL: ds's
+    // defaults. model_opt: unk_token, continuing_subword_prefix, end_of_word_suffix, dropout.
+    char *j_norm, *j_pre, *j_post, *j_dec, *j_model[4];
+    int j_fuse_unk, j_byte_fallback;
     char hash[65];
 };
 
@@ -108,20 +141,16 @@ void tok_bytelevel_encode(const void *s, size_t n, DsBuf *out) {
 }
 
 int tok_bytelevel_decode(const char *str, size_t n, DsBuf *out) {
-    const unsigned char *s = (const unsigned char *)str;
+    const utf8proc_uint8_t *s = (const utf8proc_uint8_t *)str;
     dsbuf_reserve(out, n + 1);
     for (size_t i = 0; i < n;) {
-        unsigned cp;
-        if (s[i] < 0x80)
-            cp = s[i++];
-        else if ((s[i] & 0xE0) == 0xC0 && i + 1 < n && (s[i + 1] & 0xC0) == 0x80) {
-            cp = ((unsigned)(s[i] & 0x1F) << 6) | (s[i + 1] & 0x3F);
-            i += 2;
-        } else
-            return DS_ERR;
-        int b = bytelevel_byte(cp);
+        int32_t cp;
+        utf8proc_ssize_t k = s[i] < 0x80 ? (cp = s[i], 1)
+                                         : utf8proc_iterate(s + i, (utf8proc_ssize_t)(n - i), &cp);
+        int b = k > 0 ? bytelevel_byte((unsigned)cp) : -1;
         if (b < 0) return DS_ERR;
         out->data[out->len++] = (char)b;
+        i += (size_t)k;
     }
     out->data[out->len] = 0;
     return DS_OK;
@@ -133,8 +162,16 @@ int tok_bytelevel_decode(const char *str, size_t n, DsBuf *out) {
 Tokenizer *tok_new(Pretok *p) {
     Tokenizer *t = ds_calloc(1, sizeof *t);
     t->pre = p;
+    t->unk_id = -1;
     for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
     return t;
+}
+
+static void added_set_free(AddedSet *s) {
+    free(s->ids);
+    free(s->poff);
+    free(s->plen);
+    dsbuf_free(&s->pat);
 }
 
 void tok_free(Tokenizer *t) {
@@ -147,7 +184,20 @@ void tok_free(Tokenizer *t) {
     free(t->mrank);
     free(t->mres);
     free(t->added);
+    for (int k = 0; k < 2; k++) added_set_free(&t->set[k]);
+    pcre2_code_free(t->alnum);
     pretok_free(t->pre);
+    tok_norm_free(t->norm);
+    tok_decoder_free(t->dec);
+    dsbuf_free(&t->prefix);
+    dsbuf_free(&t->suffix);
+    tokids_free(&t->post_pre);
+    tokids_free(&t->post_suf);
+    free(t->j_norm);
+    free(t->j_pre);
+    free(t->j_post);
+    free(t->j_dec);
+    for (int k = 0; k < 4; k++) free(t->j_model[k]);
     free(t);
 }
 
@@ -187,18 +237,28 @@ int tok_add_token(Tokenizer *t, uint32_t id, const void *bytes, size_t len, DsEr
     return DS_OK;
 }
 
-int tok_add_added(Tokenizer *t, uint32_t id, const char *content, int special, int in_vocab,
-                  DsErr *e) {
+int tok_add_added_opts(Tokenizer *t, uint32_t id, const char *content, const TokAdded *o,
+                       DsErr *e) {
     if (!*content) return ds_errf(e, "added token id %u is empty", id);
     if (pretok_utf8_valid_prefix(content, strlen(content)) != strlen(content))
         return ds_errf(e, "added token id %u is not valid UTF-8", id);
     TokEntry *en = entry_slot(t, id, e);
     if (!en) return DS_ERR;
     en->kind = KIND_ADDED;
-    en->special = (uint8_t)(special != 0);
-    en->in_vocab = (uint8_t)(in_vocab != 0);
+    en->special = (uint8_t)(o->special != 0);
+    en->in_vocab = (uint8_t)(o->in_vocab != 0);
+    en->lstrip = (uint8_t)(o->lstrip != 0);
+    en->rstrip = (uint8_t)(o->rstrip != 0);
+    en->normalized = (uint8_t)(o->normalized != 0);
+    en->single_word = (uint8_t)(o->single_word != 0);
     store_bytes(t, en, content, strlen(content));
     return DS_OK;
+}
+
+int tok_add_added(Tokenizer *t, uint32_t id, const char *content, int special, int in_vocab,
+                  DsErr *e) {
+    TokAdded o = {.special = special, .in_vocab = in_vocab};
+    return tok_add_added_opts(t, id, content, &o, e);
 }
 
 int tok_add_merge(Tokenizer *t, uint32_t left, uint32_t right, DsErr *e) {
@@ -252,15 +312,74 @@ static int cmp_added_len(const void *a, const void *b, void *ctx) {
     return x < y ? -1 : x > y;
 }
 
+// Set k of the added tokens (t->added is longest first). Normalized tokens are matched by their
+// normalized content, as Hugging Face does.
+static void added_set_build(Tokenizer *t, int k) {
+    AddedSet *s = &t->set[k];
+    uint32_t count[256] = {0};
+    DsBuf norm = {0};
+    s->ids = ds_malloc(((size_t)t->n_added + 1) * sizeof *s->ids);
+    s->poff = ds_malloc(((size_t)t->n_added + 1) * sizeof *s->poff);
+    s->plen = ds_malloc(((size_t)t->n_added + 1) * sizeof *s->plen);
+    uint32_t *tmp_off = ds_malloc(((size_t)t->n_added + 1) * sizeof *tmp_off);
+    uint32_t *tmp_len = ds_malloc(((size_t)t->n_added + 1) * sizeof *tmp_len);
+    uint32_t *tmp_id = ds_malloc(((size_t)t->n_added + 1) * sizeof *tmp_id);
+    int n = 0;
+    for (int i = 0; i < t->n_added; i++) {
+        const TokEntry *en = &t->ent[t->added[i]];
+        if ((en->normalized != 0) != k) continue;
+        norm.len = 0;
+        if (k)
+            tok_norm_apply(t->norm, ent_bytes(t, t->added[i]), en->len, &norm);
+        else
+            dsbuf_append(&norm, ent_bytes(t, t->added[i]), en->len);
+        if (norm.len == 0) continue; // normalized to nothing: never matches
+        tmp_off[n] = (uint32_t)s->pat.len;
+        tmp_len[n] = (uint32_t)norm.len;
+        tmp_id[n] = t->added[i];
+        dsbuf_append(&s->pat, norm.data, norm.len);
+        count[(unsigned char)norm.data[0]]++;
+        n++;
+    }
+    // stable bucketing by first byte; the order inside stays longest first (normalizing can
+    // change lengths, so sort each bucket again by pattern length)
+    s->start[0] = 0;
+    for (int b = 0; b < 256; b++) s->start[b + 1] = s->start[b] + count[b];
+    uint32_t fill[256];
+    memcpy(fill, s->start, sizeof fill);
+    for (int i = 0; i < n; i++) {
+        unsigned char b0 = (unsigned char)s->pat.data[tmp_off[i]];
+        uint32_t at = fill[b0]++;
+        s->ids[at] = tmp_id[i], s->poff[at] = tmp_off[i], s->plen[at] = tmp_len[i];
+    }
+    for (int b = 0; b < 256; b++) // insertion sort by length, longest first; ties keep order
+        for (uint32_t i = s->start[b] + 1; i < s->start[b + 1]; i++)
+            for (uint32_t j = i; j > s->start[b] && s->plen[j - 1] < s->plen[j]; j--) {
+                uint32_t x;
+                x = s->ids[j], s->ids[j] = s->ids[j - 1], s->ids[j - 1] = x;
+                x = s->poff[j], s->poff[j] = s->poff[j - 1], s->poff[j - 1] = x;
+                x = s->plen[j], s->plen[j] = s->plen[j - 1], s->plen[j - 1] = x;
+            }
+    s->n = n;
+    free(tmp_off);
+    free(tmp_len);
+    free(tmp_id);
+    dsbuf_free(&norm);
+}
+
 int tok_build(Tokenizer *t, DsErr *e) {
     // vocab index
     t->vcap = pow2_at_least(2 * (size_t)t->n_ids + 2);
     t->vslot = ds_calloc(t->vcap, sizeof *t->vslot);
     size_t mask = t->vcap - 1;
     t->added = ds_malloc(((size_t)t->n_ids + 1) * sizeof *t->added);
+    int single_word = 0;
     for (int id = 0; id < t->n_ids; id++) {
         const TokEntry *en = &t->ent[id];
-        if (en->kind == KIND_ADDED) t->added[t->n_added++] = (uint32_t)id;
+        if (en->kind == KIND_ADDED) {
+            t->added[t->n_added++] = (uint32_t)id;
+            single_word |= en->single_word;
+        }
         if (en->kind != KIND_VOCAB) continue;
         int dup = vocab_find(t, ent_bytes(t, (uint32_t)id), en->len);
         if (dup >= 0) return ds_errf(e, "tokens %d and %d have the same bytes", dup, id);
@@ -269,10 +388,25 @@ int tok_build(Tokenizer *t, DsErr *e) {
         t->vslot[i] = (uint32_t)id + 1;
         if (en->len == 1) t->byte_id[(unsigned char)ent_bytes(t, (uint32_t)id)[0]] = id;
     }
+    t->general = t->prefix.len > 0 || t->suffix.len > 0;
     for (int b = 0; b < 256; b++)
-        if (t->byte_id[b] < 0)
-            return ds_errf(e, "byte 0x%02x has no token (not a byte-level vocab)", b);
+        if (t->byte_id[b] < 0) {
+            if (!t->byte_fallback && t->unk_id < 0)
+                return ds_errf(e,
+                               "byte 0x%02x has no token (not a byte-level vocab, and neither "
+                               "unk_token nor byte_fallback)",
+                               b);
+            t->general = 1;
+        }
     qsort_r(t->added, (size_t)t->n_added, sizeof *t->added, cmp_added_len, t);
+    for (int k = 0; k < 2; k++) added_set_build(t, k);
+    if (single_word) {
+        int err;
+        PCRE2_SIZE off;
+        t->alnum = pcre2_compile((PCRE2_SPTR) "[\\p{Alphabetic}\\p{N}]", PCRE2_ZERO_TERMINATED,
+                                 PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
+        DS_CHECK(t->alnum != NULL);
+    }
     // merge index
     t->mcap = pow2_at_least(2 * (size_t)t->n_merges + 2);
     t->mkey = ds_calloc(t->mcap, sizeof *t->mkey);
@@ -285,7 +419,9 @@ int tok_build(Tokenizer *t, DsErr *e) {
         if (merge_find(t, a, b, &res) >= 0) continue; // a repeated merge keeps its first rank
         cat.len = 0;
         dsbuf_append(&cat, ent_bytes(t, a), t->ent[a].len);
-        dsbuf_append(&cat, ent_bytes(t, b), t->ent[b].len);
+        // with a continuing_subword_prefix, the right side loses it (Hugging Face's rule)
+        size_t skip = DS_MIN((size_t)t->prefix.len, (size_t)t->ent[b].len);
+        dsbuf_append(&cat, ent_bytes(t, b) + skip, t->ent[b].len - skip);
         int id = vocab_find(t, cat.data, cat.len);
         if (id < 0) {
             dsbuf_free(&cat);
@@ -300,6 +436,7 @@ int tok_build(Tokenizer *t, DsErr *e) {
         t->mres[i] = (uint32_t)id;
     }
     dsbuf_free(&cat);
+    if (!t->j_dec) t->dec_bytes = 1; // ds's own files: the ByteLevel decoder
     size_t n;
     char *json = tok_to_json(t, &n);
     sha256_hex(json, n, t->hash);
@@ -360,11 +497,54 @@ void tokids_free(TokIds *v) {
     v->n = v->cap = 0;
 }
 
-// BPE on one pre-token: repeatedly merge the adjacent pair of lowest rank, leftmost first. Symbols
-// form a linked list over positions; a min-heap holds (rank, position) candidates, stale ones are
-// skipped when popped. O(n log n) per pre-token, so a long run of spaces costs no more than text.
+// The symbols a pre-token starts from when the model options matter (Hugging Face's merge_word):
+// a continuing_subword_prefix on every byte but the first, an end_of_word_suffix on the last,
+// byte_fallback's <0xXX> tokens or unk_token (fused with fuse_unk) for bytes with no token.
+static void initial_symbols(const Tokenizer *t, const unsigned char *s, size_t n, TokIds *v) {
+    DsBuf key = {0}, spelled = {0};
+    int unk_pending = 0;
+    for (size_t i = 0; i < n; i++) {
+        key.len = 0;
+        if (i > 0) dsbuf_append(&key, t->prefix.data, t->prefix.len);
+        dsbuf_append(&key, s + i, 1);
+        if (i + 1 == n) dsbuf_append(&key, t->suffix.data, t->suffix.len);
+        int id = vocab_find(t, key.data, key.len);
+        if (id >= 0) {
+            if (unk_pending) tokids_push(v, (uint32_t)t->unk_id);
+            unk_pending = 0;
+            tokids_push(v, (uint32_t)id);
+            continue;
+        }
+        if (t->byte_fallback) { // the bytes of the symbol as tokenizer.json spells it
+            spelled.len = 0;
+            tok_bytelevel_encode(key.data, key.len, &spelled);
+            size_t before = v->n, k;
+            for (k = 0; k < spelled.len; k++) {
+                char code[8];
+                snprintf(code, sizeof code, "<0x%02X>", (unsigned char)spelled.data[k]);
+                int b = vocab_find(t, code, 6);
+                if (b < 0) break;
+                tokids_push(v, (uint32_t)b);
+            }
+            if (k == spelled.len) continue; // as Hugging Face, a pending unk stays pending
+            v->n = before;
+        }
+        if (t->unk_id >= 0) {
+            if (unk_pending && !t->fuse_unk) tokids_push(v, (uint32_t)t->unk_id);
+            unk_pending = 1;
+        } // no unk_token: the byte is dropped, as Hugging Face does
+    }
+    if (unk_pending) tokids_push(v, (uint32_t)t->unk_id);
+    dsbuf_free(&key);
+    dsbuf_free(&spelled);
+}
+
+static void bpe_run(const Tokenizer *t, const unsigned char *s, const uint32_t *init, size_t n,
+                    TokIds *out);
+
+// BPE on one pre-token.
 static void bpe_piece(const Tokenizer *t, const unsigned char *s, size_t n, TokIds *out) {
-    if (n == 1) {
+    if (n == 1 && !t->general) {
         tokids_push(out, (uint32_t)t->byte_id[s[0]]);
         return;
     }
@@ -375,6 +555,22 @@ static void bpe_piece(const Tokenizer *t, const unsigned char *s, size_t n, TokI
             return;
         }
     }
+    if (!t->general) {
+        bpe_run(t, s, NULL, n, out);
+        return;
+    }
+    TokIds init = {0};
+    initial_symbols(t, s, n, &init);
+    if (init.n) bpe_run(t, NULL, init.ids, init.n, out);
+    tokids_free(&init);
+}
+
+// Repeatedly merge the adjacent pair of lowest rank, leftmost first, starting from init[0, n) (or,
+// when init is NULL, the byte tokens of s). Symbols form a linked list over positions; a min-heap
+// holds (rank, position) candidates, stale ones are skipped when popped. O(n log n) per pre-token,
+// so a long run of spaces costs no more than text.
+static void bpe_run(const Tokenizer *t, const unsigned char *s, const uint32_t *init, size_t n,
+                    TokIds *out) {
     enum { SMALL = 64 };
     uint32_t id_s[SMALL];
     int32_t next_s[SMALL], prev_s[SMALL];
@@ -400,7 +596,7 @@ static void bpe_piece(const Tokenizer *t, const unsigned char *s, size_t n, TokI
         heap[i_] = v_;                                                                             \
     } while (0)
     for (size_t i = 0; i < n; i++) {
-        id[i] = (uint32_t)t->byte_id[s[i]];
+        id[i] = init ? init[i] : (uint32_t)t->byte_id[s[i]];
         next[i] = i + 1 < n ? (int32_t)(i + 1) : -1;
         prev[i] = (int32_t)i - 1;
     }
@@ -541,68 +737,171 @@ static void encode_piece(void *ctx, const char *piece, size_t len) {
     c->slot[i] = (uint32_t)++c->n;
 }
 
-// Earliest added token in text[from, len), the longest one at that position; -1 when none.
-// next[k] memoizes where added[k] next occurs (len: nowhere), so the whole text is searched once
-// per added token however many matches there are.
-static int find_added(const Tokenizer *t, const char *text, size_t len, size_t from,
-                      int allow_special, size_t *next, size_t *at) {
-    int best = -1;
-    size_t best_at = len;
-    for (int k = 0; k < t->n_added; k++) { // longest first: at a tied position the first one wins
-        const TokEntry *en = &t->ent[t->added[k]];
-        if (en->special && !allow_special) continue;
-        if (next[k] == SIZE_MAX || (next[k] < from)) {
-            const char *p = memmem(text + from, len - from, ent_bytes(t, t->added[k]), en->len);
-            next[k] = p ? (size_t)(p - text) : len;
-        }
-        if (next[k] < best_at) {
-            best = (int)t->added[k];
-            best_at = next[k];
+// Next match of set s in text[from, len): the leftmost, the longest at it; its index in the set
+// (or -1) and [*a, *b).
+static int added_next(const AddedSet *s, const char *text, size_t len, size_t from, size_t *a,
+                      size_t *b) {
+    for (size_t p = from; p < len; p++) {
+        unsigned char c = (unsigned char)text[p];
+        for (uint32_t k = s->start[c]; k < s->start[c + 1]; k++) {
+            uint32_t pl = s->plen[k];
+            if (pl <= len - p && memcmp(text + p, s->pat.data + s->poff[k], pl) == 0) {
+                *a = p, *b = p + pl;
+                return (int)k;
+            }
         }
     }
-    *at = best_at;
-    return best;
+    return -1;
 }
 
-size_t tok_encode_cached(const Tokenizer *t, TokCache *c, const char *text, size_t len,
-                         int allow_special, TokIds *out) {
-    size_t before = out->n, pos = 0;
-    EncodeCtx x = {t, c, out};
-    int active = 0;
-    for (int k = 0; k < t->n_added; k++) active += allow_special || !t->ent[t->added[k]].special;
-    size_t *next = NULL;
-    if (active) {
-        next = ds_malloc((size_t)t->n_added * sizeof *next);
-        for (int k = 0; k < t->n_added; k++) next[k] = SIZE_MAX;
+// Rust's is_alphanumeric of the character that ends (end = 1) or starts s[0, n).
+static int word_char(const Tokenizer *t, const char *s, size_t n, int end) {
+    if (n == 0) return 0;
+    size_t at = 0;
+    if (end) {
+        at = n - 1;
+        while (at > 0 && ((unsigned char)s[at] & 0xC0) == 0x80 && n - at < 4) at--;
     }
-    while (pos < len) {
-        size_t at = len;
-        int sp = active ? find_added(t, text, len, pos, allow_special, next, &at) : -1;
-        if (at > pos) pretok_split(t->pre, text + pos, at - pos, encode_piece, &x);
-        if (sp < 0) break;
-        tokids_push(out, (uint32_t)sp);
-        pos = at + t->ent[sp].len;
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(t->alnum, NULL);
+    if (!md) ds_fatal(__FILE__, __LINE__, "out of memory (match data)");
+    size_t v = pretok_utf8_valid_prefix(s + at, n - at);
+    int rc = v ? pcre2_match(t->alnum, (PCRE2_SPTR)(s + at), v, 0,
+                             PCRE2_ANCHORED | PCRE2_NO_UTF_CHECK, md, NULL)
+               : -1;
+    pcre2_match_data_free(md);
+    return rc >= 0;
+}
+
+// Bytes of whitespace at the end (dir < 0) or start (dir > 0) of s[0, n).
+static size_t white_len(const char *s, size_t n, int dir) {
+    size_t i = dir > 0 ? 0 : n;
+    while (dir > 0 ? i < n : i > 0) {
+        size_t st = i, en;
+        if (dir > 0) {
+            int32_t cp;
+            utf8proc_ssize_t k =
+                utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
+            if (k <= 0 || !tok_is_white_space(cp)) break;
+            i += (size_t)k;
+        } else {
+            en = i, st = i - 1;
+            while (st > 0 && ((unsigned char)s[st] & 0xC0) == 0x80 && en - st < 4) st--;
+            int32_t cp;
+            utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + st,
+                                                  (utf8proc_ssize_t)(en - st), &cp);
+            if (k != (utf8proc_ssize_t)(en - st) || !tok_is_white_space(cp)) break;
+            i = st;
+        }
     }
-    free(next);
+    return dir > 0 ? i : n - i;
+}
+
+typedef void (*SegFn)(void *ctx, const char *s, size_t n);
+
+// Hugging Face's AddedVocabulary::find_matches: text[0, len) cut at the added tokens of set k; the
+// text between them goes to fn, the ids to out. Special tokens are passed over (their text stays
+// text) without TOK_SPECIAL; single_word tokens need no letter or digit next to them; lstrip and
+// rstrip take the whitespace beside the token.
+static void split_added(const Tokenizer *t, int k, const char *text, size_t len, int flags,
+                        SegFn fn, void *ctx, TokIds *out) {
+    const AddedSet *s = &t->set[k];
+    size_t start_off = 0, pos = 0, a, b;
+    int m;
+    while (s->n && (m = added_next(s, text, len, pos, &a, &b)) >= 0) {
+        uint32_t id = s->ids[m];
+        const TokEntry *en = &t->ent[id];
+        pos = b;
+        if (en->special && !(flags & TOK_SPECIAL)) continue;
+        if (en->single_word &&
+            (word_char(t, text, a, 1) || word_char(t, text + b, len - b, 0)))
+            continue;
+        if (en->lstrip) a = DS_MAX(a - white_len(text, a, -1), start_off);
+        if (en->rstrip) b += white_len(text + b, len - b, 1);
+        if (start_off < a) fn(ctx, text + start_off, a - start_off);
+        tokids_push(out, id);
+        start_off = pos = b;
+    }
+    if (start_off < len) fn(ctx, text + start_off, len - start_off);
+}
+
+typedef struct EncodeCall {
+    const Tokenizer *t;
+    EncodeCtx x;
+    int flags;
+} EncodeCall;
+
+static void seg_pretok(void *ctx, const char *s, size_t n) {
+    EncodeCall *c = ctx;
+    pretok_split(c->t->pre, s, n, encode_piece, &c->x);
+}
+
+// A stretch of raw text between raw-matched added tokens: normalize it, then cut at the
+// normalized added tokens.
+static void seg_normalize(void *ctx, const char *s, size_t n) {
+    EncodeCall *c = ctx;
+    const Tokenizer *t = c->t;
+    if (t->norm) {
+        DsBuf nb = {0};
+        tok_norm_apply(t->norm, s, n, &nb);
+        split_added(t, 1, nb.data, nb.len, c->flags, seg_pretok, c, c->x.out);
+        dsbuf_free(&nb);
+    } else
+        split_added(t, 1, s, n, c->flags, seg_pretok, c, c->x.out);
+}
+
+size_t tok_encode_cached(const Tokenizer *t, TokCache *c, const char *text, size_t len, int flags,
+                         TokIds *out) {
+    size_t before = out->n;
+    EncodeCall call = {.t = t, .x = {t, c, out}, .flags = flags};
+    if (flags & TOK_ADD_SPECIAL)
+        for (size_t i = 0; i < t->post_pre.n; i++) tokids_push(out, t->post_pre.ids[i]);
+    split_added(t, 0, text, len, flags, seg_normalize, &call, out);
+    if (flags & TOK_ADD_SPECIAL)
+        for (size_t i = 0; i < t->post_suf.n; i++) tokids_push(out, t->post_suf.ids[i]);
     return out->n - before;
 }
 
-size_t tok_encode(const Tokenizer *t, const char *text, size_t len, int allow_special,
-                  TokIds *out) {
+size_t tok_encode(const Tokenizer *t, const char *text, size_t len, int flags, TokIds *out) {
     // Short texts repeat few pre-tokens: a cache would cost more than it saves.
-    if (len < 4096) return tok_encode_cached(t, NULL, text, len, allow_special, out);
+    if (len < 4096) return tok_encode_cached(t, NULL, text, len, flags, out);
     TokCache *c = tok_cache_new();
-    size_t n = tok_encode_cached(t, c, text, len, allow_special, out);
+    size_t n = tok_encode_cached(t, c, text, len, flags, out);
     tok_cache_free(c);
     return n;
 }
 
 void tok_decode(const Tokenizer *t, const uint32_t *ids, size_t n, DsBuf *out) {
+    if (t->dec_bytes) {
+        for (size_t i = 0; i < n; i++) {
+            size_t len;
+            const char *b = tok_token_bytes(t, ids[i], &len);
+            if (!b) continue;
+            if (t->ent[ids[i]].kind == KIND_ADDED) { // ByteLevel maps its text if it can
+                size_t at = out->len;
+                if (tok_bytelevel_decode(b, len, out) == DS_OK) continue;
+                out->len = at;
+            }
+            dsbuf_append(out, b, len);
+        }
+        return;
+    }
+    // the decoder's steps run on the tokens as tokenizer.json spells them
+    DsBuf arena = {0};
+    size_t *off = ds_malloc((n + 1) * sizeof *off), k = 0;
+    off[0] = 0;
     for (size_t i = 0; i < n; i++) {
         size_t len;
         const char *b = tok_token_bytes(t, ids[i], &len);
-        if (b) dsbuf_append(out, b, len);
+        if (!b) continue;
+        if (t->ent[ids[i]].kind == KIND_ADDED)
+            dsbuf_append(&arena, b, len);
+        else
+            tok_bytelevel_encode(b, len, &arena);
+        off[++k] = arena.len;
     }
+    tok_decoder_run(t->dec, arena.data, off, k, out);
+    dsbuf_free(&arena);
+    free(off);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -666,21 +965,34 @@ char *tok_to_json(const Tokenizer *t, size_t *len) {
         dsbuf_printf(&b, "%s\n    {\"id\": %d, \"content\": ", first ? "" : ",", id);
         json_str(&b, ent_bytes(t, (uint32_t)id), en->len);
         dsbuf_printf(&b,
-                     ", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, "
-                     "\"normalized\": false, \"special\": %s}",
+                     ", \"single_word\": %s, \"lstrip\": %s, \"rstrip\": %s, "
+                     "\"normalized\": %s, \"special\": %s}",
+                     en->single_word ? "true" : "false", en->lstrip ? "true" : "false",
+                     en->rstrip ? "true" : "false", en->normalized ? "true" : "false",
                      en->special ? "true" : "false");
         first = 0;
     }
-    dsbuf_printf(&b, "%s],\n  \"normalizer\": null,\n  \"pre_tokenizer\": ", first ? "" : "\n  ");
-    json_obj(&b, pretok_json(t->pre));
-    dsbuf_printf(&b, ",\n  \"post_processor\": null,\n  \"decoder\": ");
-    json_obj(&b, byte_level_obj(1));
+    dsbuf_printf(&b, "%s],\n  \"normalizer\": %s,\n  \"pre_tokenizer\": ", first ? "" : "\n  ",
+                 t->j_norm ? t->j_norm : "null");
+    if (t->j_pre)
+        dsbuf_append(&b, t->j_pre, strlen(t->j_pre));
+    else
+        json_obj(&b, pretok_json(t->pre));
+    dsbuf_printf(&b, ",\n  \"post_processor\": %s,\n  \"decoder\": ",
+                 t->j_post ? t->j_post : "null");
+    if (t->j_dec)
+        dsbuf_append(&b, t->j_dec, strlen(t->j_dec));
+    else
+        json_obj(&b, byte_level_obj(1));
+    const char *const *jm = (const char *const *)t->j_model;
     dsbuf_printf(&b,
-                 ",\n  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n"
-                 "    \"unk_token\": null,\n    \"continuing_subword_prefix\": null,\n"
-                 "    \"end_of_word_suffix\": null,\n    \"fuse_unk\": false,\n"
-                 "    \"byte_fallback\": false,\n    \"ignore_merges\": %s,\n    \"vocab\": {",
-                 t->ignore_merges ? "true" : "false");
+                 ",\n  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": %s,\n"
+                 "    \"unk_token\": %s,\n    \"continuing_subword_prefix\": %s,\n"
+                 "    \"end_of_word_suffix\": %s,\n    \"fuse_unk\": %s,\n"
+                 "    \"byte_fallback\": %s,\n    \"ignore_merges\": %s,\n    \"vocab\": {",
+                 jm[3] ? jm[3] : "null", jm[0] ? jm[0] : "null", jm[1] ? jm[1] : "null",
+                 jm[2] ? jm[2] : "null", t->fuse_unk ? "true" : "false",
+                 t->byte_fallback ? "true" : "false", t->ignore_merges ? "true" : "false");
     first = 1;
     for (int id = 0; id < t->n_ids; id++) {
         const TokEntry *en = &t->ent[id];
@@ -730,54 +1042,116 @@ int tok_save(const Tokenizer *t, const char *path, DsErr *e) {
     return atomic_commit(&a, e);
 }
 
-// Reads pre_tokenizer: ByteLevel (use_regex true = the GPT-2 pattern) or a Sequence of Split(Regex)
-// ending in ByteLevel. Patterns go to pats[*n].
-static int parse_pretok(const json_t *pt, const char **pats, int *n, int depth, DsErr *e) {
-    const char *type = json_string_value(json_object_get(pt, "type"));
-    if (!type) return ds_errf(e, "pre_tokenizer: missing \"type\"");
-    if (strcmp(type, "ByteLevel") == 0) {
-        if (json_is_true(json_object_get(pt, "add_prefix_space")))
-            return ds_errf(e, "pre_tokenizer ByteLevel: add_prefix_space true is not supported");
-        json_t *ur = json_object_get(pt, "use_regex");
-        if (!ur || json_is_true(ur)) {
-            if (*n == PRETOK_MAX_REGEX) return ds_errf(e, "pre_tokenizer: too many regexes");
-            pats[(*n)++] = pretok_pattern(PRETOK_GPT2);
+static char *dump(const json_t *j) {
+    char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    DS_CHECK(s != NULL);
+    return s;
+}
+
+static void prepend_ids(TokIds *v, const TokIds *add) {
+    TokIds n = {0};
+    for (size_t i = 0; i < add->n; i++) tokids_push(&n, add->ids[i]);
+    for (size_t i = 0; i < v->n; i++) tokids_push(&n, v->ids[i]);
+    tokids_free(v);
+    *v = n;
+}
+
+// A special token of a post-processor: [text, id] (Roberta/Bert) -> its id.
+static int pair_id(const json_t *j, const char *path, const char *key, TokIds *v, DsErr *e) {
+    const json_t *p = json_object_get(j, key), *id = json_array_get(p, 1);
+    if (!json_is_array(p) || !json_is_integer(id) || json_integer_value(id) < 0 ||
+        json_integer_value(id) >= TOK_MAX_IDS)
+        return ds_errf(e, "%s.%s: expected [\"TOKEN\", ID]", path, key);
+    tokids_push(v, (uint32_t)json_integer_value(id));
+    return DS_OK;
+}
+
+// The post-processor, for one sequence, as ids before and after it. Sequence applies its steps
+// in turn, each wrapping what the one before made.
+static int parse_post(const json_t *j, const char *path, TokIds *pre, TokIds *suf, DsErr *e) {
+    const char *type = json_string_value(json_object_get(j, "type"));
+    if (!json_is_object(j) || !type) return ds_errf(e, "%s: missing \"type\"", path);
+    if (strcmp(type, "ByteLevel") == 0) return DS_OK; // offsets only
+    if (strcmp(type, "Sequence") == 0) {
+        const json_t *list = json_object_get(j, "processors");
+        if (!json_is_array(list)) return ds_errf(e, "%s: missing \"processors\" array", path);
+        size_t i;
+        const json_t *v;
+        json_array_foreach(list, i, v) {
+            char sub[256];
+            snprintf(sub, sizeof sub, "%s.processors[%zu]", path, i);
+            if (parse_post(v, sub, pre, suf, e) != DS_OK) return DS_ERR;
         }
         return DS_OK;
     }
-    if (strcmp(type, "Split") == 0) {
-        const json_t *pat = json_object_get(pt, "pattern");
-        const char *re = json_string_value(json_object_get(pat, "Regex"));
-        const char *behavior = json_string_value(json_object_get(pt, "behavior"));
-        if (!re)
-            return ds_errf(e, "pre_tokenizer Split: only {\"Regex\": ...} patterns are supported");
-        if (behavior && strcmp(behavior, "Isolated") != 0)
-            return ds_errf(e,
-                           "pre_tokenizer Split: behavior \"%s\" is not supported (only Isolated)",
-                           behavior);
-        if (json_is_true(json_object_get(pt, "invert")))
-            return ds_errf(e, "pre_tokenizer Split: invert true is not supported");
-        if (*n == PRETOK_MAX_REGEX) return ds_errf(e, "pre_tokenizer: too many regexes");
-        pats[(*n)++] = re;
-        return DS_OK;
-    }
-    if (strcmp(type, "Sequence") == 0 && depth == 0) {
-        const json_t *list = json_object_get(pt, "pretokenizers");
-        if (!json_is_array(list))
-            return ds_errf(e, "pre_tokenizer Sequence: missing \"pretokenizers\"");
+    TokIds p = {0}, q = {0};
+    int rc = DS_OK;
+    if (strcmp(type, "RobertaProcessing") == 0 || strcmp(type, "BertProcessing") == 0) {
+        if (pair_id(j, path, "cls", &p, e) || pair_id(j, path, "sep", &q, e)) rc = DS_ERR;
+    } else if (strcmp(type, "TemplateProcessing") == 0) {
+        const json_t *single = json_object_get(j, "single"), *specials =
+                                                                 json_object_get(j, "special_tokens");
+        if (!json_is_array(single)) rc = ds_errf(e, "%s: missing \"single\" array", path);
+        int seen_a = 0;
         size_t i;
         const json_t *v;
-        json_array_foreach(list, i,
-                           v) if (parse_pretok(v, pats, n, depth + 1, e) != DS_OK) return DS_ERR;
-        return DS_OK;
+        json_array_foreach(single, i, v) {
+            if (rc) break;
+            const json_t *sq = json_object_get(v, "Sequence"), *sp = json_object_get(v, "SpecialToken");
+            if (sq) {
+                const char *id = json_string_value(json_object_get(sq, "id"));
+                if (!id || strcmp(id, "A") != 0 || seen_a++)
+                    rc = ds_errf(e, "%s.single[%zu]: only one sequence, $A, is supported", path, i);
+                continue;
+            }
+            const char *name = json_string_value(json_object_get(sp, "id"));
+            const json_t *ids = json_object_get(json_object_get(specials, name ? name : ""), "ids");
+            if (!name || !json_is_array(ids)) {
+                rc = ds_errf(e, "%s.single[%zu]: special token \"%s\" is not in special_tokens",
+                             path, i, name ? name : "?");
+                break;
+            }
+            size_t k;
+            const json_t *x;
+            json_array_foreach(ids, k, x) {
+                if (!json_is_integer(x) || json_integer_value(x) < 0 ||
+                    json_integer_value(x) >= TOK_MAX_IDS) {
+                    rc = ds_errf(e, "%s.special_tokens[\"%s\"].ids[%zu]: not a token id", path,
+                                 name, k);
+                    break;
+                }
+                tokids_push(seen_a ? &q : &p, (uint32_t)json_integer_value(x));
+            }
+        }
+        if (!rc && !seen_a) rc = ds_errf(e, "%s.single: no $A", path);
+    } else
+        rc = ds_errf(e, "%s: post_processor \"%s\" is not supported", path, type);
+    if (rc == DS_OK) {
+        prepend_ids(pre, &p);
+        for (size_t i = 0; i < q.n; i++) tokids_push(suf, q.ids[i]);
     }
-    return ds_errf(e, "pre_tokenizer \"%s\" is not supported", type);
+    tokids_free(&p);
+    tokids_free(&q);
+    return rc;
+}
+
+// A model string option (unk_token, subword prefix/suffix): NULL when null or absent, else the
+// string; DS_ERR when it is something else.
+static int model_str(const json_t *model, const char *key, const char **out, DsErr *e) {
+    const json_t *v = json_object_get(model, key);
+    *out = NULL;
+    if (!v || json_is_null(v)) return DS_OK;
+    if (!json_is_string(v)) return ds_errf(e, "model.%s: expected a string or null", key);
+    *out = json_string_value(v);
+    return DS_OK;
 }
 
 static Tokenizer *from_json_obj(const json_t *root, DsErr *e) {
     Tokenizer *t = NULL;
     DsBuf raw = {0};
     json_t *added_map = NULL;
+    TokNorm *norm = NULL;
+    TokDecoder *dec = NULL;
     const json_t *model = json_object_get(root, "model");
     if (!json_is_object(model)) {
         ds_errf(e, "missing \"model\"");
@@ -788,46 +1162,55 @@ static Tokenizer *from_json_obj(const json_t *root, DsErr *e) {
         ds_errf(e, "model type \"%s\" is not supported (only BPE)", mtype);
         goto fail;
     }
-    if (json_is_true(json_object_get(model, "byte_fallback"))) {
-        ds_errf(e, "model: byte_fallback is not supported");
+    const json_t *drop = json_object_get(model, "dropout");
+    if (drop && !json_is_null(drop) && !(json_is_number(drop) && json_number_value(drop) == 0)) {
+        ds_errf(e, "model.dropout: BPE dropout is not supported (encoding would be random)");
         goto fail;
     }
-    const char *cont = json_string_value(json_object_get(model, "continuing_subword_prefix"));
-    const char *eow = json_string_value(json_object_get(model, "end_of_word_suffix"));
-    if ((cont && *cont) || (eow && *eow)) {
-        ds_errf(e, "model: subword prefixes/suffixes are not supported (not byte-level BPE)");
-        goto fail;
+    for (int k = 0; k < 2; k++) {
+        const char *key = k ? "padding" : "truncation";
+        const json_t *v = json_object_get(root, key);
+        if (v && !json_is_null(v)) {
+            ds_errf(e, "%s is not supported (it changes what encode returns)", key);
+            goto fail;
+        }
     }
-    const json_t *norm = json_object_get(root, "normalizer");
-    if (norm && !json_is_null(norm)) {
-        ds_errf(e, "normalizer \"%s\" is not supported",
-                json_string_value(json_object_get(norm, "type"))
-                    ? json_string_value(json_object_get(norm, "type"))
-                    : "?");
+    const char *unk, *cont, *eow;
+    if (model_str(model, "unk_token", &unk, e) || model_str(model, "continuing_subword_prefix",
+                                                            &cont, e) ||
+        model_str(model, "end_of_word_suffix", &eow, e))
         goto fail;
-    }
-    const json_t *dec = json_object_get(root, "decoder");
-    const char *dtype = json_string_value(json_object_get(dec, "type"));
-    if (dec && !json_is_null(dec) && (!dtype || strcmp(dtype, "ByteLevel") != 0)) {
-        ds_errf(e, "decoder \"%s\" is not supported (only ByteLevel)", dtype ? dtype : "?");
-        goto fail;
-    }
-    const char *pats[PRETOK_MAX_REGEX];
-    int npats = 0;
-    const json_t *pt = json_object_get(root, "pre_tokenizer");
-    if (!pt || json_is_null(pt)) {
-        ds_errf(e, "pre_tokenizer is null (expected ByteLevel)");
-        goto fail;
-    }
-    if (parse_pretok(pt, pats, &npats, 0, e) != DS_OK) goto fail;
-    if (npats == 0) {
-        ds_errf(e, "pre_tokenizer has no regex");
-        goto fail;
-    }
-    Pretok *p = pretok_new(pats, npats, e);
+    if (tok_norm_from_json(json_object_get(root, "normalizer"), &norm, e) != DS_OK) goto fail;
+    if (tok_decoder_from_json(json_object_get(root, "decoder"), &dec, e) != DS_OK) goto fail;
+    Pretok *p = pretok_from_json(json_object_get(root, "pre_tokenizer"), e);
     if (!p) goto fail;
     t = tok_new(p);
+    t->norm = norm, norm = NULL;
+    t->dec = dec, dec = NULL;
+    t->dec_bytes = tok_decoder_is_bytes(t->dec);
     t->ignore_merges = json_is_true(json_object_get(model, "ignore_merges"));
+    t->byte_fallback = json_is_true(json_object_get(model, "byte_fallback"));
+    t->fuse_unk = json_is_true(json_object_get(model, "fuse_unk"));
+    static const char *const parts[] = {"normalizer", "pre_tokenizer", "post_processor", "decoder"};
+    char **jp[] = {&t->j_norm, &t->j_pre, &t->j_post, &t->j_dec};
+    for (int k = 0; k < 4; k++) {
+        const json_t *v = json_object_get(root, parts[k]);
+        if (v && !json_is_null(v)) *jp[k] = dump(v);
+    }
+    if (!t->j_dec) t->j_dec = ds_strdup("null"); // a null decoder is kept as null
+    static const char *const mkeys[] = {"unk_token", "continuing_subword_prefix",
+                                        "end_of_word_suffix", "dropout"};
+    for (int k = 0; k < 4; k++) {
+        const json_t *v = json_object_get(model, mkeys[k]);
+        if (v && !json_is_null(v)) t->j_model[k] = dump(v);
+    }
+    for (int k = 0; k < 2; k++) { // the subword affixes in raw bytes
+        const char *a = k ? eow : cont;
+        if (a && tok_bytelevel_decode(a, strlen(a), k ? &t->suffix : &t->prefix) != DS_OK) {
+            ds_errf(e, "model.%s: \"%s\" is not in the byte-level alphabet", mkeys[k + 1], a);
+            goto fail;
+        }
+    }
 
     const json_t *added = json_object_get(root, "added_tokens");
     if (added && !json_is_array(added)) {
@@ -839,47 +1222,110 @@ static Tokenizer *from_json_obj(const json_t *root, DsErr *e) {
         ds_errf(e, "model: missing \"vocab\" object");
         goto fail;
     }
-    // content -> id of the added tokens: vocab entries that are added tokens are recorded with them
+    // Ids are used as table indices: far beyond the number of tokens they only cost memory.
+    json_int_t limit = 2 * (json_int_t)(json_object_size(vocab) + json_array_size(added)) + 256;
+    // content -> index in added_tokens: vocab entries that are added tokens are recorded with them
     added_map = json_object();
     size_t i;
     const json_t *v;
     json_array_foreach(added, i, v) {
         const json_t *c = json_object_get(v, "content"), *idj = json_object_get(v, "id");
         if (!json_is_string(c) || !json_is_integer(idj) || json_integer_value(idj) < 0) {
-            ds_errf(e, "added_tokens[%zu]: needs \"id\" and \"content\"", i);
+            ds_errf(e, "added_tokens[%zu]: needs \"id\" (a non-negative integer) and \"content\"", i);
+            goto fail;
+        }
+        if (json_integer_value(idj) >= limit) {
+            ds_errf(e, "added_tokens[%zu]: id %lld is out of range (%zu tokens in the file, ids "
+                       "must be below %lld)", i, (long long)json_integer_value(idj),
+                    json_object_size(vocab) + json_array_size(added), (long long)limit);
+            goto fail;
+        }
+        const json_t *prev = json_object_getn(added_map, json_string_value(c), json_string_length(c));
+        if (prev) {
+            ds_errf(e, "added_tokens[%zu]: \"%s\" is also added_tokens[%lld]", i,
+                    json_string_value(c), (long long)json_integer_value(prev));
             goto fail;
         }
         json_object_setn_new(added_map, json_string_value(c), json_string_length(c),
-                             json_incref((json_t *)idj));
+                             json_integer((json_int_t)i));
     }
     const char *key;
     size_t klen;
     json_object_keylen_foreach((json_t *)vocab, key, klen, v) {
         if (!json_is_integer(v) || json_integer_value(v) < 0) {
-            ds_errf(e, "vocab \"%s\": id must be a non-negative integer", key);
+            ds_errf(e, "model.vocab[\"%s\"]: id must be a non-negative integer", key);
             goto fail;
         }
         json_int_t id = json_integer_value(v);
-        const json_t *aid = json_object_getn(added_map, key, klen);
-        if (aid && json_integer_value(aid) == id) continue;
+        if (id >= limit) {
+            ds_errf(e, "model.vocab[\"%s\"]: id %lld is out of range (%zu tokens in the file, ids "
+                       "must be below %lld)", key, (long long)id,
+                    json_object_size(vocab) + json_array_size(added), (long long)limit);
+            goto fail;
+        }
+        const json_t *ai = json_object_getn(added_map, key, klen);
+        if (ai) {
+            json_int_t aid =
+                json_integer_value(json_object_get(json_array_get(added, (size_t)json_integer_value(ai)), "id"));
+            if (aid == id) continue;
+            ds_errf(e, "model.vocab[\"%s\"]: id %lld, but added_tokens[%lld] gives it id %lld", key,
+                    (long long)id, (long long)json_integer_value(ai), (long long)aid);
+            goto fail;
+        }
         raw.len = 0;
         if (tok_bytelevel_decode(key, klen, &raw) != DS_OK) {
-            ds_errf(e, "vocab \"%s\" (id %lld) is not in the byte-level alphabet", key,
+            ds_errf(e, "model.vocab[\"%s\"] (id %lld) is not in the byte-level alphabet", key,
                     (long long)id);
             goto fail;
         }
-        if (tok_add_token(t, (uint32_t)DS_MIN(id, (json_int_t)UINT32_MAX), raw.data, raw.len, e) !=
-            DS_OK)
+        if (tok_add_token(t, (uint32_t)id, raw.data, raw.len, e) != DS_OK) {
+            ds_err_prefix(e, "model.vocab[\"%s\"]", key);
             goto fail;
+        }
     }
     json_array_foreach(added, i, v) {
         const json_t *c = json_object_get(v, "content"), *idj = json_object_get(v, "id");
         json_int_t id = json_integer_value(idj);
         const json_t *vid = json_object_getn(vocab, json_string_value(c), json_string_length(c));
-        int in_vocab = vid && json_integer_value(vid) == id;
-        if (tok_add_added(t, (uint32_t)DS_MIN(id, (json_int_t)UINT32_MAX), json_string_value(c),
-                          json_is_true(json_object_get(v, "special")), in_vocab, e) != DS_OK)
+        if ((int)id < t->n_ids && t->ent[id].kind == KIND_VOCAB) {
+            size_t bl;
+            const char *b = tok_token_bytes(t, (uint32_t)id, &bl);
+            raw.len = 0;
+            tok_bytelevel_encode(b, bl, &raw);
+            ds_errf(e, "added_tokens[%zu]: id %lld is \"%s\", but model.vocab[\"%s\"] has that id",
+                    i, (long long)id, json_string_value(c), raw.data);
             goto fail;
+        }
+        TokAdded o = {.special = json_is_true(json_object_get(v, "special")),
+                      .in_vocab = vid && json_integer_value(vid) == id,
+                      .lstrip = json_is_true(json_object_get(v, "lstrip")),
+                      .rstrip = json_is_true(json_object_get(v, "rstrip")),
+                      .normalized = json_is_true(json_object_get(v, "normalized")),
+                      .single_word = json_is_true(json_object_get(v, "single_word"))};
+        if (tok_add_added_opts(t, (uint32_t)id, json_string_value(c), &o, e) != DS_OK) {
+            ds_err_prefix(e, "added_tokens[%zu]", i);
+            goto fail;
+        }
+    }
+    if (unk) {
+        const json_t *uid = json_object_get(vocab, unk);
+        if (!uid) {
+            ds_errf(e, "model.unk_token: \"%s\" is not in model.vocab", unk);
+            goto fail;
+        }
+        t->unk_id = (int32_t)json_integer_value(uid);
+    }
+    const json_t *post = json_object_get(root, "post_processor");
+    if (post && !json_is_null(post) &&
+        parse_post(post, "post_processor", &t->post_pre, &t->post_suf, e) != DS_OK)
+        goto fail;
+    for (int k = 0; k < 2; k++) {
+        const TokIds *ids = k ? &t->post_suf : &t->post_pre;
+        for (size_t j = 0; j < ids->n; j++)
+            if (!tok_token_bytes(t, ids->ids[j], NULL)) {
+                ds_errf(e, "post_processor: id %u is not a token", ids->ids[j]);
+                goto fail;
+            }
     }
     const json_t *merges = json_object_get(model, "merges");
     if (!json_is_array(merges)) {
@@ -894,7 +1340,7 @@ static Tokenizer *from_json_obj(const json_t *root, DsErr *e) {
         if (s) {
             const char *sp = strchr(s, ' ');
             if (!sp || strchr(sp + 1, ' ')) {
-                ds_errf(e, "merges[%zu]: expected \"a b\"", i);
+                ds_errf(e, "model.merges[%zu]: expected \"a b\"", i);
                 goto fail;
             }
             a = s, al = (size_t)(sp - s), b = sp + 1, bl = strlen(sp + 1);
@@ -905,18 +1351,20 @@ static Tokenizer *from_json_obj(const json_t *root, DsErr *e) {
             b = json_string_value(json_array_get(v, 1)),
             bl = json_string_length(json_array_get(v, 1));
         } else {
-            ds_errf(e, "merges[%zu]: expected \"a b\" or [\"a\", \"b\"]", i);
+            ds_errf(e, "model.merges[%zu]: expected \"a b\" or [\"a\", \"b\"]", i);
             goto fail;
         }
         const json_t *ja = json_object_getn(vocab, a, al), *jb = json_object_getn(vocab, b, bl);
         if (!ja || !jb) {
-            ds_errf(e, "merges[%zu]: \"%.*s\" is not in the vocab", i, (int)(ja ? bl : al),
+            ds_errf(e, "model.merges[%zu]: \"%.*s\" is not in model.vocab", i, (int)(ja ? bl : al),
                     ja ? b : a);
             goto fail;
         }
         if (tok_add_merge(t, (uint32_t)json_integer_value(ja), (uint32_t)json_integer_value(jb),
-                          e) != DS_OK)
+                          e) != DS_OK) {
+            ds_err_prefix(e, "model.merges[%zu]", i);
             goto fail;
+        }
     }
     if (tok_build(t, e) != DS_OK) goto fail;
     dsbuf_free(&raw);
@@ -925,13 +1373,15 @@ static Tokenizer *from_json_obj(const json_t *root, DsErr *e) {
 fail:
     dsbuf_free(&raw);
     json_decref(added_map);
+    tok_norm_free(norm);
+    tok_decoder_free(dec);
     tok_free(t);
     return NULL;
 }
 
 Tokenizer *tok_from_json(const char *json, size_t len, const char *name, DsErr *e) {
     json_error_t je;
-    json_t *root = json_loadb(json, len, 0, &je);
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
         ds_errf(e, "%s:%d: invalid JSON: %s", name, je.line, je.text);
         return NULL;

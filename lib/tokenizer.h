@@ -1,6 +1,8 @@
 // tokenizer.h — byte-level BPE tokenizer: Hugging Face tokenizer.json in and out, encode, decode.
 // Tokens are raw byte strings inside; the byte-to-unicode alphabet of GPT-2 appears only in the
-// JSON. Formats and the encode/decode contract: docs/TOKENIZER.md.
+// JSON. Any byte-level BPE tokenizer.json that Hugging Face tokenizers loads is read (normalizers,
+// pre-tokenizers, model options, added tokens, post-processor, decoder); what is not supported is
+// refused by name. Formats and the encode/decode contract: docs/TOKENIZER.md.
 #ifndef DS_TOKENIZER_H
 #define DS_TOKENIZER_H
 
@@ -10,7 +12,10 @@
 typedef struct Tokenizer Tokenizer;
 
 // ---- load, save -------------------------------------------------------------------------------
-Tokenizer *tok_load(const char *path, DsErr *e); // tokenizer.json
+// tokenizer.json, validated: ids unique and in range (below twice the number of tokens + 256, so
+// a small file cannot ask for a huge table), merges of known tokens, added tokens consistent with
+// the vocab. Errors name the file and the JSON path.
+Tokenizer *tok_load(const char *path, DsErr *e);
 // From JSON text in memory (e.g. a tar member); name is used in messages.
 Tokenizer *tok_from_json(const char *json, size_t len, const char *name, DsErr *e);
 char *tok_to_json(const Tokenizer *t, size_t *len);           // malloc'd; what tok_save writes
@@ -25,10 +30,19 @@ Tokenizer *tok_import_gpt2(const char *vocab_path, const char *merges_path, DsEr
 // tokens and merges (rank = order of addition), then tok_build checks and indexes everything.
 Tokenizer *tok_new(Pretok *p);
 int tok_add_token(Tokenizer *t, uint32_t id, const void *bytes, size_t len, DsErr *e);
-// An added token matched verbatim in text: special ones only under allow_special, others always.
+// An added token matched verbatim in text (special ones unless the caller leaves out TOK_SPECIAL).
 // in_vocab: it also appears in the model's vocab (as Hugging Face trainers write specials).
 int tok_add_added(Tokenizer *t, uint32_t id, const char *content, int special, int in_vocab,
                   DsErr *e);
+// The same with Hugging Face's matching options.
+typedef struct TokAdded {
+    int special, in_vocab;
+    int lstrip, rstrip; // the match takes the whitespace on its left / right
+    int normalized;     // matched in the normalized text (else in the raw text, first)
+    int single_word;    // only where no letter or digit touches it
+} TokAdded;
+int tok_add_added_opts(Tokenizer *t, uint32_t id, const char *content, const TokAdded *o,
+                       DsErr *e);
 int tok_add_merge(Tokenizer *t, uint32_t left, uint32_t right, DsErr *e);
 int tok_build(Tokenizer *t, DsErr *e); // every byte must be a token; computes the hash
 
@@ -52,19 +66,26 @@ typedef struct TokIds {
 void tokids_push(TokIds *v, uint32_t id);
 void tokids_free(TokIds *v);
 
+// Encode flags. TOK_SPECIAL: special added tokens in the text become their ids, as Hugging Face
+// always does (without it their text is encoded as text: for untrusted input; added tokens that are
+// not special always match). TOK_ADD_SPECIAL: apply the post-processor (the template's BOS/EOS),
+// Hugging Face's add_special_tokens.
+enum { TOK_SPECIAL = 1, TOK_ADD_SPECIAL = 2 };
+
 // Appends the ids of text[0, len) (any bytes, NUL and invalid UTF-8 included) and returns how many.
 // Thread-safe for concurrent calls on one tokenizer: the pre-token cache lives in the call.
-size_t tok_encode(const Tokenizer *t, const char *text, size_t len, int allow_special, TokIds *out);
+size_t tok_encode(const Tokenizer *t, const char *text, size_t len, int flags, TokIds *out);
 
 // A pre-token cache (pre-token bytes -> ids) that outlives one call, for a stream of many short
 // documents. One cache per thread.
 typedef struct TokCache TokCache;
 TokCache *tok_cache_new(void);
 void tok_cache_free(TokCache *c); // accepts NULL
-size_t tok_encode_cached(const Tokenizer *t, TokCache *c, const char *text, size_t len,
-                         int allow_special, TokIds *out);
+size_t tok_encode_cached(const Tokenizer *t, TokCache *c, const char *text, size_t len, int flags,
+                         TokIds *out);
 
-// Appends the raw bytes of the ids (added tokens as their text); ids naming no token add nothing.
+// Appends the text of the ids through the tokenizer's decoder (ByteLevel: the raw bytes of the
+// tokens, added tokens as their text); ids naming no token add nothing.
 void tok_decode(const Tokenizer *t, const uint32_t *ids, size_t n, DsBuf *out);
 
 // GPT-2's printable stand-ins for bytes, as tokenizer.json spells tokens: appends the UTF-8 of the

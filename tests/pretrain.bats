@@ -90,6 +90,14 @@ losses() { grep -o '"loss":[^,]*,"mtp_loss":[^,]*' "$1"; }
     ds-pretrain export "$t/back.tar" "$t/hf2"
     cmp "$t/hf/model.safetensors" "$t/hf2/model.safetensors"
     cmp "$t/hf/tokenizer.json" "$t/hf2/tokenizer.json"
+    # a tokenizer.json that does not validate is refused
+    cp "$t/hf/tokenizer.json" "$t/tok.json"
+    jq '.model.merges += ["zzzq a"]' "$t/tok.json" > "$t/hf/tokenizer.json"
+    run ds-pretrain import "$t/hf" -o "$t/bad.tar"
+    [ "$status" -eq 1 ]
+    assert_output --partial 'tokenizer.json: model.merges'
+    [ ! -e "$t/bad.tar" ]
+    cp "$t/tok.json" "$t/hf/tokenizer.json"
     # a folder whose tensors do not match its config is refused before loading
     sed 's/"vocab_size": 512/"vocab_size": 600/' "$t/hf/config.json" > "$t/cfg" && mv "$t/cfg" "$t/hf/config.json"
     run ds-pretrain import "$t/hf" -o "$t/bad.tar"

@@ -19,6 +19,7 @@ gpt2() {
 
 # ---- C unit cases ---------------------------------------------------------------------------
 @test "utf-8 validation matches what PCRE2 accepts" { unit tokenizer utf8_validation; }
+@test "Split behaviors (with invert), Digits, Punctuation, Whitespace(Split), ByteLevel prefix space" { unit tokenizer split_behaviors; }
 @test "pre-tokenizers: gpt2, gpt4, digits splits; pieces always concatenate to the input" { unit tokenizer pretok_splits; }
 @test "byte-level alphabet encodes and decodes all 256 bytes" { unit tokenizer bytelevel_alphabet; }
 @test "minbpe vector through the library: [258, 100, 258, 97, 99]" { unit tokenizer minbpe_vector; }
@@ -91,11 +92,14 @@ gpt2() {
     assert_success
 }
 
-@test "import-gpt2: stdin is one document; <|endoftext|> only with --allow-special" {
+@test "import-gpt2: stdin is one document; <|endoftext|> matches unless --no-special" {
     local tok; tok=$(gpt2)
+    run bash -c "printf 'hello <|endoftext|>' | ds-tokenize encode -t '$tok' --jsonl-ids"
+    assert_output "[31373,220,50256]"
     run bash -c "printf 'hello <|endoftext|>' | ds-tokenize encode -t '$tok' --jsonl-ids --allow-special"
     assert_output "[31373,220,50256]"
-    run bash -c "printf 'hello <|endoftext|>' | ds-tokenize encode -t '$tok' --jsonl-ids"
+    run bash -c "printf 'hello <|endoftext|>' | ds-tokenize encode -t '$tok' --jsonl-ids --no-special"
+    assert_success
     refute_output --partial 50256
     run bash -c "printf 'hello world' | ds-tokenize encode -t '$tok' --jsonl-ids --bos 50256 --eos '<|endoftext|>'"
     assert_output "[50256,31373,995,50256]"
@@ -296,4 +300,161 @@ gpt2() {
     assert_failure 2
     run ds-tokenize inspect --vocab-size 3 x.tar
     assert_failure 2
+}
+
+# ---- released tokenizers (DeepSeek V3, Qwen3) ---------------------------------------------------
+REL="$DATA/released-tokenizers"
+VEC="$BATS_TEST_DIRNAME/vectors"
+
+@test "released tokenizers: DeepSeek V3 and Qwen3 give the committed Hugging Face ids" {
+    needs_data released-tokenizers/qwen3/tokenizer.json
+    for m in deepseek_v3 qwen3; do
+        ds-tokenize encode -t "$REL/$m/tokenizer.json" --jsonl --jsonl-ids "$VEC/tokenizer-corpus.jsonl" > "$TMP/$m.ids"
+        run diff "$TMP/$m.ids" "$VEC/$m.ids.jsonl"
+        assert_success
+    done
+}
+
+@test "released tokenizers: decode(encode(x)) is x (Qwen3: x in NFC)" {
+    needs_data released-tokenizers/qwen3/tokenizer.json
+    command -v python3 >/dev/null || skip "python3 is not installed"
+    for m in deepseek_v3 qwen3; do
+        ds-tokenize decode -t "$REL/$m/tokenizer.json" "$VEC/$m.ids.jsonl" > "$TMP/got"
+        M=$m python3 -c '
+import json, os, sys, unicodedata
+for line in open(sys.argv[1], encoding="utf-8"):
+    t = json.loads(line)["text"]
+    if os.environ["M"] == "qwen3": t = unicodedata.normalize("NFC", t)
+    sys.stdout.buffer.write(t.encode())' "$VEC/tokenizer-corpus.jsonl" > "$TMP/want"
+        run cmp "$TMP/got" "$TMP/want"
+        assert_success
+    done
+}
+
+@test "released tokenizers: special tokens match by default; --no-special encodes them as text" {
+    needs_data released-tokenizers/deepseek_v3/tokenizer.json
+    local tok="$REL/deepseek_v3/tokenizer.json"
+    run bash -c "printf '<｜User｜>hi<｜end▁of▁sentence｜>' | ds-tokenize encode -t '$tok' --jsonl-ids"
+    assert_output "[128803,6366,1]"
+    run bash -c "printf '<｜User｜>hi<｜end▁of▁sentence｜>' | ds-tokenize encode -t '$tok' --jsonl-ids --no-special"
+    assert_success
+    refute_output --partial ",1]"
+    # <｜User｜> is not special: it matches even under --no-special
+    [[ "$output" == "[128803,"* ]]
+    printf '%s' "$output" | ds-tokenize decode -t "$tok" > "$TMP/back"
+    run cat "$TMP/back"
+    assert_output "<｜User｜>hi<｜end▁of▁sentence｜>"
+}
+
+@test "--add-special applies a TemplateProcessing post-processor; off by default" {
+    local tok; tok=$(gpt2)
+    jq '.post_processor = {"type": "TemplateProcessing",
+        "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                   {"SpecialToken": {"id": "</s>", "type_id": 0}}],
+        "special_tokens": {"<s>": {"id": "<s>", "ids": [50256], "tokens": ["<|endoftext|>"]},
+                           "</s>": {"id": "</s>", "ids": [0, 1], "tokens": ["!", "\""]}}}' "$tok" > "$TMP/t.json"
+    run bash -c "printf 'hello world' | ds-tokenize encode -t '$TMP/t.json' --jsonl-ids"
+    assert_output "[31373,995]"
+    run bash -c "printf 'hello world' | ds-tokenize encode -t '$TMP/t.json' --jsonl-ids --add-special"
+    assert_output "[50256,31373,995,0,1]"
+    # written back as read
+    ds-tokenize encode -t "$TMP/t.json" --jsonl-ids < /dev/null > /dev/null
+    jq 'del(.post_processor.single[2])' "$TMP/t.json" > "$TMP/u.json"
+    run bash -c "printf 'hello world' | ds-tokenize encode -t '$TMP/u.json' --jsonl-ids --add-special"
+    assert_output "[50256,31373,995]"
+}
+
+@test "tokenizer.json validation: ids, merges and added tokens; errors name the file and JSON path" {
+    local tok; tok=$(gpt2)
+    check() { # check JQ-FILTER EXPECTED-MESSAGE
+        jq "$1" "$tok" > "$TMP/bad.json"
+        run bash -c "printf 'x' | ds-tokenize encode -t '$TMP/bad.json' --jsonl-ids"
+        assert_failure 1
+        assert_output --partial "$TMP/bad.json"
+        assert_output --partial "$2"
+    }
+    check '.model.vocab["zzzq"] = 50000' 'id 50000 given twice'
+    check '.model.vocab["zzzq"] = -3' 'model.vocab["zzzq"]: id must be a non-negative integer'
+    check '.model.merges += ["zzzq a"]' 'model.merges[50000]: "zzzq" is not in model.vocab'
+    check '.model.merges += ["Ġ ĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠĠ"]' 'not in model.vocab'
+    check '.added_tokens += [{"id": 50256, "content": "<x>", "special": true}]' 'added_tokens[1]: token id 50256 given twice'
+    check '.added_tokens += [{"id": 50257, "content": "<|endoftext|>"}]' 'added_tokens[1]: "<|endoftext|>" is also added_tokens[0]'
+    check '.added_tokens[0].content = "hello"' 'model.vocab["hello"]: id 31373, but added_tokens[0] gives it id 50256'
+    check '.added_tokens += [{"id": 100, "content": "<y>"}]' 'added_tokens[1]: id 100 is "<y>", but model.vocab["'
+    check '.added_tokens += [{"id": 16777215, "content": "<big>"}]' 'added_tokens[1]: id 16777215 is out of range'
+    check '.pre_tokenizer = {"type": "Sequence", "pretokenizers": [{"type": "Metaspace"}]}' 'pre_tokenizer.pretokenizers[0]: pre_tokenizer "Metaspace" is not supported'
+    check '.pre_tokenizer = {"type": "Whitespace"}' 'no ByteLevel step'
+    check '.normalizer = {"type": "Precompiled"}' 'normalizer "Precompiled" is not supported'
+    check '.decoder = {"type": "WordPiece"}' 'decoder "WordPiece" is not supported'
+    check '.post_processor = {"type": "BertProcessing"}' 'post_processor.cls: expected ["TOKEN", ID]'
+    check '.model.dropout = 0.1' 'model.dropout'
+    check '.truncation = {"max_length": 4}' 'truncation is not supported'
+}
+
+@test "a small tokenizer.json with a huge id is refused at once, not given a huge table" {
+    printf '{"model": {"type": "BPE", "vocab": {"a": 0, "b": 16777215}, "merges": []},
+             "pre_tokenizer": {"type": "ByteLevel"}}' > "$TMP/huge.json"
+    run bash -c "printf 'x' | ds-tokenize encode -t '$TMP/huge.json' --jsonl-ids"
+    assert_failure 1
+    assert_output --partial 'model.vocab["b"]: id 16777215 is out of range (2 tokens in the file'
+    # ids are checked before any table is sized by them: the file is refused, not loaded slowly
+    printf '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"},
+             "added_tokens": [{"id": 16777215, "content": "<big>"}]}' > "$TMP/huge2.json"
+    run bash -c "printf 'x' | ds-tokenize encode -t '$TMP/huge2.json' --jsonl-ids"
+    assert_failure 1
+    assert_output --partial 'added_tokens[0]: id 16777215 is out of range'
+}
+
+# ---- Hugging Face tokenizers as a peer (npm), when it can be installed ----------------------------
+# peer_js: installs @anush008/tokenizers@0.6.0 into a cache folder once; skips when npm cannot.
+peer_js() {
+    PEER_DIR="${DS_PEERS:-$HOME/.cache/ds-peers}/tokenizers-0.6.0"
+    if [ ! -d "$PEER_DIR/node_modules/@anush008/tokenizers" ]; then
+        command -v npm >/dev/null || skip "npm is not installed: no Hugging Face tokenizers peer"
+        mkdir -p "$PEER_DIR"
+        timeout 300 npm install --prefix "$PEER_DIR" --no-audit --no-fund --silent \
+            @anush008/tokenizers@0.6.0 >/dev/null 2>&1 ||
+            skip "npm could not install @anush008/tokenizers@0.6.0 (offline?)"
+    fi
+    export NODE_PATH="$PEER_DIR/node_modules"
+    PEER="$BATS_TEST_DIRNAME/../bench/tokenizer-peer.js"
+}
+
+@test "peer: Hugging Face tokenizers regenerates the committed vectors (encode and encodeBatch)" {
+    needs_data released-tokenizers/qwen3/tokenizer.json
+    peer_js
+    for m in deepseek_v3 qwen3; do
+        for mode in encode batch; do
+            node "$PEER" "$mode" "$REL/$m/tokenizer.json" "$VEC/tokenizer-corpus.jsonl" > "$TMP/hf.ids"
+            run diff "$TMP/hf.ids" "$VEC/$m.ids.jsonl"
+            assert_success
+        done
+        node "$PEER" decode "$REL/$m/tokenizer.json" "$VEC/$m.ids.jsonl" | jq -j . > "$TMP/hf.txt"
+        ds-tokenize decode -t "$REL/$m/tokenizer.json" "$VEC/$m.ids.jsonl" > "$TMP/ds.txt"
+        run cmp "$TMP/hf.txt" "$TMP/ds.txt"
+        assert_success
+    done
+}
+
+@test "peer: normalizers, pre-tokenizers, Split behaviors, added-token options, post-processors, decoders" {
+    peer_js
+    local tok; tok=$(gpt2)
+    local corpus="$VEC/tokenizer-corpus.jsonl" vars="$VEC/tokenizer-variants.jsonl"
+    mkdir -p "$TMP/v"
+    node "$PEER" variants "$tok" "$vars" "$corpus" "$TMP/v"
+    local n=0
+    while IFS= read -r line; do
+        n=$((n + 1))
+        for add in "" --add-special; do
+            ds-tokenize encode -t "$TMP/v/$n.json" --jsonl --jsonl-ids $add "$corpus" > "$TMP/ds.ids"
+            run diff "$TMP/v/$n${add:+.add}.ids" "$TMP/ds.ids"
+            [ "$status" -eq 0 ] || echo "variant $n ($(jq -r .name <<<"$line")) $add differs"
+            assert_success
+        done
+        ds-tokenize decode -t "$TMP/v/$n.json" "$TMP/v/$n.ids" > "$TMP/ds.txt"
+        run cmp "$TMP/v/$n.txt" "$TMP/ds.txt"
+        [ "$status" -eq 0 ] || echo "variant $n ($(jq -r .name <<<"$line")) decode differs"
+        assert_success
+    done < "$vars"
+    [ "$n" -ge 30 ]
 }

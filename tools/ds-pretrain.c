@@ -281,6 +281,17 @@ static int cmd_export(int argc, char **argv) {
 static int cmd_import(int argc, char **argv) {
     if (argc != 4 || strcmp(argv[2], "-o")) cli_usage_error(PROG, "import: expected DIR -o CKPT.tar");
     DsErr e;
+    {
+        // The tokenizer must load as the tools will load it, not only count its ids.
+        Checkpoint ck;
+        if (ckpt_open(&ck, argv[1], &e)) cli_fail_err(PROG, &e);
+        size_t tl;
+        const char *tok = ckpt_tokenizer_json(&ck, &tl);
+        Tokenizer *vt = tok ? tok_from_json(tok, tl, "tokenizer.json", &e) : NULL;
+        if (tok && !vt) cli_fail_err(PROG, &e);
+        tok_free(vt);
+        ckpt_close(&ck);
+    }
     if (ckpt_import(argv[1], argv[3], &e)) cli_fail_err(PROG, &e);
     return EXIT_OK;
 }

@@ -50,14 +50,17 @@ static void usage(FILE *f) {
         "  import-gpt2 VOCAB.json MERGES.txt -o TOKENIZER.json\n"
         "      Convert GPT-2's encoder.json + vocab.bpe.\n"
         "  encode -t TOKENIZER.json [--jsonl [--field NAME]] [--bos ID|TOKEN] [--eos ID|TOKEN]\n"
-        "         [--allow-special] (--jsonl-ids [-o FILE] | -o PREFIX [--shard-tokens N])\n"
-        "         [--source TEXT] [FILE...]\n"
+        "         [--no-special] [--add-special] (--jsonl-ids [-o FILE] | -o PREFIX\n"
+        "         [--shard-tokens N]) [--source TEXT] [FILE...]\n"
         "      Each text file (default stdin) is one document; with --jsonl every record's\n"
         "      field (default \"text\") is one. --jsonl-ids prints one JSON array of ids per\n"
         "      document; otherwise shards PREFIX-000000.tar... are written (u16 when the\n"
         "      vocabulary fits, else u32) and, last, the record PREFIX.dataset.json that\n"
         "      readers require (an earlier run's shards with PREFIX are removed first).\n"
-        "      --allow-special maps special-token text to its id.\n"
+        "      Added tokens in the text become their ids, as in Hugging Face; --no-special\n"
+        "      encodes special tokens' text as text (untrusted input; --allow-special, the\n"
+        "      default, is kept for old scripts). --add-special applies the tokenizer's\n"
+        "      post_processor (its BOS/EOS template).\n"
         "  shard -t TOKENIZER.json -o PREFIX [--shard-tokens N] [--source TEXT] [FILE...]\n"
         "      Pack JSON arrays of ids (one document per line, as encode --jsonl-ids prints)\n"
         "      into shards: `parallel --pipe -k ... encode --jsonl-ids | ds-tokenize shard`.\n"
@@ -81,6 +84,8 @@ enum {
     OPT_BOS,
     OPT_EOS,
     OPT_ALLOW_SPECIAL,
+    OPT_NO_SPECIAL,
+    OPT_ADD_SPECIAL,
     OPT_SHARD_TOKENS,
     OPT_SOURCE,
     OPT_NEWLINE,
@@ -103,6 +108,8 @@ static const struct option LONG_OPTS[] = {
     {"bos", required_argument, 0, OPT_BOS},
     {"eos", required_argument, 0, OPT_EOS},
     {"allow-special", no_argument, 0, OPT_ALLOW_SPECIAL},
+    {"no-special", no_argument, 0, OPT_NO_SPECIAL},
+    {"add-special", no_argument, 0, OPT_ADD_SPECIAL},
     {"shard-tokens", required_argument, 0, OPT_SHARD_TOKENS},
     {"source", required_argument, 0, OPT_SOURCE},
     {"newline", no_argument, 0, OPT_NEWLINE},
@@ -122,7 +129,7 @@ typedef struct Args {
     const char **specials;
     int n_specials;
     const char *pretok, *field, *tokenizer, *output, *bos, *eos, *source, *shard;
-    int raw_byte_ids, jsonl, jsonl_ids, allow_special, newline, json;
+    int raw_byte_ids, jsonl, jsonl_ids, no_special, add_special, newline, json;
     uint64_t shard_tokens, start, count;
     int has_count;
     char **files;
@@ -165,7 +172,9 @@ static void parse_args(int argc, char **argv, Args *a, const char *allowed) {
         case OPT_JSONL_IDS: a->jsonl_ids = 1; break;
         case OPT_BOS: a->bos = optarg; break;
         case OPT_EOS: a->eos = optarg; break;
-        case OPT_ALLOW_SPECIAL: a->allow_special = 1; break;
+        case OPT_ALLOW_SPECIAL: break; // the default now; kept so old scripts run
+        case OPT_NO_SPECIAL: a->no_special = 1; break;
+        case OPT_ADD_SPECIAL: a->add_special = 1; break;
         case OPT_SHARD_TOKENS: a->shard_tokens = cli_u64(PROG, "--shard-tokens", optarg); break;
         case OPT_SOURCE: a->source = optarg; break;
         case OPT_NEWLINE: a->newline = 1; break;
@@ -343,7 +352,8 @@ static int cmd_encode(int argc, char **argv) {
     Args a = {.cmd = "encode"};
     parse_args(
         argc, argv, &a,
-        " tokenizer jsonl field jsonl-ids bos eos allow-special output shard-tokens source ");
+        " tokenizer jsonl field jsonl-ids bos eos allow-special no-special add-special output "
+        "shard-tokens source ");
     if (a.field) a.jsonl = 1;
     if (a.jsonl && !a.field) a.field = "text";
     if (!a.jsonl_ids && !a.output)
@@ -373,6 +383,7 @@ static int cmd_encode(int argc, char **argv) {
         catch_stop_signals();
     }
     TokCache *cache = tok_cache_new();
+    int flags = (a.no_special ? 0 : TOK_SPECIAL) | (a.add_special ? TOK_ADD_SPECIAL : 0);
     DocStream d = {.files = a.files, .n_files = a.n_files, .field = a.jsonl ? a.field : NULL};
     TokIds ids = {0};
     DsBuf line = {0};
@@ -385,7 +396,7 @@ static int cmd_encode(int argc, char **argv) {
     while ((rc = doc_next(&d, &s, &n, &e)) == 1 && !stop_flag) {
         ids.n = 0;
         if (bos >= 0) tokids_push(&ids, (uint32_t)bos);
-        tok_encode_cached(t, cache, s, n, a.allow_special, &ids);
+        tok_encode_cached(t, cache, s, n, flags, &ids);
         if (eos >= 0) tokids_push(&ids, (uint32_t)eos);
         if (w) {
             if (shard_writer_add(w, ids.ids, ids.n, &e) != DS_OK) {

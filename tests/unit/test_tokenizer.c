@@ -411,10 +411,14 @@ static void json_errors(T *t) {
     CHECK(t, tok_from_json(bad, strlen(bad), "x.json", &e) == NULL);
     CHECKF(t, strstr(e.msg, "x.json:2:") != NULL, "%s", e.msg);
     const char *norm =
-        "{\"normalizer\": {\"type\": \"NFC\"}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"},"
+        "{\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"NFC\"}, "
+        "{\"type\": \"BertNormalizer\"}]}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"},"
         " \"model\": {\"vocab\": {}, \"merges\": []}}";
     CHECK(t, tok_from_json(norm, strlen(norm), "n.json", &e) == NULL);
-    CHECKF(t, strstr(e.msg, "n.json: normalizer \"NFC\" is not supported") != NULL, "%s", e.msg);
+    CHECKF(t,
+           strstr(e.msg, "n.json: normalizer.normalizers[1]: normalizer \"BertNormalizer\" is not "
+                         "supported") != NULL,
+           "%s", e.msg);
     const char *few =
         "{\"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"model\": {\"vocab\": {\"a\": 0},"
         " \"merges\": []}}";
@@ -607,7 +611,60 @@ static void concurrent_encode(T *t) {
     tok_free(tk);
 }
 
-UNIT_MAIN(CASE(utf8_validation), CASE(pretok_splits), CASE(bytelevel_alphabet), CASE(minbpe_vector),
+// Hugging Face's Split behaviors, with and without invert, and the char-class pre-tokenizers, on
+// one string (the same outputs as tokenizers 0.6.0's: the peer test checks them on a corpus).
+static void split_behaviors(T *t) {
+    static const struct {
+        const char *json, *want;
+    } cases[] = {
+        {"{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\s+|[0-9]\"},\"behavior\":\"Removed\"}", "ab|c|de|"},
+        {"{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\s+|[0-9]\"},\"behavior\":\"Isolated\"}", "ab| |1|2|c|  |de|"},
+        {"{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\s+|[0-9]\"},\"behavior\":\"MergedWithPrevious\"}", "ab |1|2|c  |de|"},
+        {"{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\s+|[0-9]\"},\"behavior\":\"MergedWithNext\"}", "ab| |1|2c|  de|"},
+        {"{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\s+|[0-9]\"},\"behavior\":\"Contiguous\"}", "ab| 12|c|  |de|"},
+        {"{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\s+|[0-9]\"},\"behavior\":\"Removed\",\"invert\":true}", " |1|2|  |"},
+        {"{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\s+|[0-9]\"},\"behavior\":\"MergedWithPrevious\",\"invert\":true}", "ab| |1|2c|  de|"},
+        {"{\"type\":\"Split\",\"pattern\":{\"String\":\" \"},\"behavior\":\"MergedWithNext\"}", "ab| 12c| | de|"},
+        {"{\"type\":\"Digits\",\"individual_digits\":false}", "ab |12|c  de|"},
+        {"{\"type\":\"WhitespaceSplit\"}", "ab|12c|de|"},
+        {"{\"type\":\"Punctuation\"}", "ab 12c  de|"},
+        {"{\"type\":\"Whitespace\"}", "ab|12c|de|"},
+    };
+    for (size_t i = 0; i < DS_ARRAY_LEN(cases); i++) {
+        char js[512];
+        snprintf(js, sizeof js,
+                 "{\"type\":\"Sequence\",\"pretokenizers\":[%s,{\"type\":\"ByteLevel\","
+                 "\"use_regex\":false}]}",
+                 cases[i].json);
+        json_t *j = json_loads(js, 0, NULL);
+        DsErr e;
+        Pretok *p = j ? pretok_from_json(j, &e) : NULL;
+        CHECKF(t, p != NULL, "%s: %s", cases[i].json, j ? e.msg : "bad JSON");
+        json_decref(j);
+        if (!p) continue;
+        Pieces pc = {0};
+        const char *s = "ab 12c  de";
+        pretok_split(p, s, strlen(s), collect, &pc);
+        pc.out[pc.len] = 0;
+        CHECKF(t, strcmp(pc.out, cases[i].want) == 0, "%s: got %s", cases[i].json, pc.out);
+        pretok_free(p);
+    }
+    // ByteLevel's add_prefix_space adds " " to a piece that lacks one
+    json_t *j = json_loads("{\"type\":\"ByteLevel\",\"add_prefix_space\":true}", 0, NULL);
+    DsErr e;
+    Pretok *p = pretok_from_json(j, &e);
+    json_decref(j);
+    CHECK(t, p != NULL);
+    if (p) {
+        Pieces pc = {0};
+        pretok_split(p, "hi there", 8, collect, &pc);
+        pc.out[pc.len] = 0;
+        CHECKF(t, strcmp(pc.out, " hi| there|") == 0, "%s", pc.out);
+        pretok_free(p);
+    }
+}
+
+UNIT_MAIN(CASE(utf8_validation), CASE(split_behaviors), CASE(pretok_splits), CASE(bytelevel_alphabet), CASE(minbpe_vector),
           CASE(encode_matches_reference), CASE(roundtrip_any_bytes), CASE(special_tokens),
           CASE(json_roundtrip), CASE(split_sequence), CASE(json_errors), CASE(train_ties),
           CASE(train_matches_reference), CASE(concurrent_encode))
