@@ -495,11 +495,14 @@ static int cmd_serve(int argc, char **argv) {
     if (!so.model_name) so.model_name = model;
     Loaded L = {0};
     load_model(&L, model, eo.max_len);
+    // --eos, else the ids the model's own files name (or its tokenizer's <|endoftext|>)
     uint32_t eos = 0;
-    const char *en_name = eos_name ? eos_name : "<|endoftext|>";
-    int id = L.tok ? tok_token_id(L.tok, en_name) : -1;
-    if (id < 0 && eos_name) cli_usage_error(PROG, "--eos: '%s' is not a token of this model", eos_name);
-    if (id >= 0) eos = (uint32_t)id, so.eos = &eos, so.n_eos = 1;
+    so.eos = L.ck.eos, so.n_eos = L.ck.n_eos;
+    if (eos_name) {
+        int id = L.tok ? tok_token_id(L.tok, eos_name) : -1;
+        if (id < 0) cli_usage_error(PROG, "--eos: '%s' is not a token of this model", eos_name);
+        eos = (uint32_t)id, so.eos = &eos, so.n_eos = 1;
+    }
     eo.max_rows = eo.slots * 2 + 64;
     DsErr e;
     Engine *en = engine_new(&L.m, &eo, &e);
