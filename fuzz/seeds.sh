@@ -9,7 +9,7 @@ bin="${DS_BIN:-$root/bin}"
 data="${DS_DATA:-$root/../shared/data}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for t in jsonl shard safetensors tokenizer config checkpoint countdown math_answer; do mkdir -p "$out/$t"; done
+for t in jsonl shard safetensors tokenizer config checkpoint countdown math_answer chat_template; do mkdir -p "$out/$t"; done
 
 # ---- JSON lines: records of the kinds the tools read ---------------------------------------------
 printf '%s\n' '{"id":"a-0","prompt":"What is 2+3?","completion":" <answer>5</answer>","answer":"5"}' \
@@ -60,3 +60,12 @@ if [ -r "$data/released-tokenizers/deepseek_v3/tokenizer_config.json" ]; then
     cp "$data/released-tokenizers/deepseek_v3/tokenizer_config.json" "$work/tc.json"
     head -c 4000 "$work/tc.json" > "$out/jsonl/tokenizer_config"
 fi
+
+# chat templates: the two released ones and a few constructs of the subset
+for m in deepseek_v3 qwen3; do
+    f="$data/released-tokenizers/$m/tokenizer_config.json"
+    [ -r "$f" ] && jq -r '.chat_template' "$f" > "$out/chat_template/$m" || echo "seeds: no $f" >&2
+done
+printf '%s' '{%- for m in messages %}{{ m.role ~ ": " ~ m.content | trim }}{% if not loop.last %}\n{% endif %}{% endfor %}' > "$out/chat_template/loop"
+printf '%s' '{% set ns = namespace(x=0) %}{% for m in messages if m.role == "user" %}{% set ns.x = ns.x + 1 %}{% endfor %}{{ ns.x }}{{ messages[-1]["content"][::-1] | tojson }}' > "$out/chat_template/ns"
+printf '%s' '{% if add_generation_prompt %}{{ bos_token }}{% elif messages|length > 2 %}{{ raise_exception("no") }}{% else %}x{% endif %}' > "$out/chat_template/if"
