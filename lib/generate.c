@@ -130,7 +130,9 @@ int generate(Engine *en, const GenConfig *c, GenNextFn next, void *next_ctx, Gen
             }
             if (got == GEN_WAIT) break;
             if (req.prompt_len < 1 || req.prompt_len >= g.max_len) {
-                rc = ds_errf(e, "prompt of %d tokens does not fit (1 to %d)", req.prompt_len, g.max_len - 1);
+                // the caller's message names the record (GenRequest.user is the caller's)
+                rc = ds_errf(e, "a prompt of %d tokens does not fit this engine (1 to %d tokens)", req.prompt_len,
+                             g.max_len - 1);
                 goto done;
             }
             uint32_t *out = s->out;

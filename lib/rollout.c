@@ -76,6 +76,11 @@ static int feed_done(void *ctx, const GenResult *r, DsErr *e) {
 int rollout_run(Engine *en, const GenConfig *c, const RolloutItem *items, int n_items, int n,
                 const GradeOpts *go, RolloutFn done, void *ctx, GenStats *st, DsErr *e) {
     engine_refresh(en);
+    // A prompt the engine cannot hold is the problem's fault: name it before generation starts.
+    for (int i = 0; i < n_items; i++)
+        if (items[i].prompt_len < 1 || items[i].prompt_len >= engine_max_len(en))
+            return ds_errf(e, "problem '%s': a prompt of %d tokens does not fit (at most %d; raise --max-len)",
+                           items[i].problem->id, items[i].prompt_len, engine_max_len(en) - 1);
     Feed f = {items, n_items, n, 0, go, done, ctx};
     return generate(en, c, feed_next, &f, feed_done, &f, st, e);
 }

@@ -1431,7 +1431,12 @@ Tokenizer *tok_import_gpt2(const char *vocab_path, const char *merges_path, DsEr
             ds_errf(e, "%s: \"%s\": id must be a non-negative integer", vocab_path, key);
             goto fail;
         }
-        uint32_t id = (uint32_t)DS_MIN(json_integer_value(v), (json_int_t)UINT32_MAX);
+        if (json_integer_value(v) >= (json_int_t)INT32_MAX) { // the real value, not a clamped one
+            ds_errf(e, "%s: \"%s\": id %" JSON_INTEGER_FORMAT " is out of range", vocab_path, key,
+                    json_integer_value(v));
+            goto fail;
+        }
+        uint32_t id = (uint32_t)json_integer_value(v);
         int rc;
         if (strcmp(key, "<|endoftext|>") == 0)
             rc = tok_add_added(t, id, key, 1, 1, e);

@@ -458,3 +458,12 @@ peer_js() {
     done < "$vars"
     [ "$n" -ge 30 ]
 }
+
+@test "import-gpt2: an id past 2^32 is reported with its real value, not a clamped one" {
+    needs_data tokenizer/gpt2_vocab.json
+    jq -c '. + {"zzzq": 5000000000}' "$DATA/tokenizer/gpt2_vocab.json" > "$BATS_TEST_TMPDIR/v.json"
+    run ds-tokenize import-gpt2 "$BATS_TEST_TMPDIR/v.json" "$DATA/tokenizer/gpt2_merges.txt" -o "$BATS_TEST_TMPDIR/t.json"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *'"zzzq": id 5000000000 is out of range'* ]]
+    [ ! -e "$BATS_TEST_TMPDIR/t.json" ]
+}
