@@ -45,7 +45,7 @@ else
   OPT   := -O2 -g
 endif
 
-# Fault injection compiles the failure counters of lib/common.c and lib/atomic_file.c in; it can
+# Fault injection compiles the failure counters of lib/core/common.c and lib/core/atomic_file.c in; it can
 # be combined with SANITIZE=1 (build-asan-fault/) so that error paths also run under ASan.
 ifeq ($(FAULT),1)
   BUILD := $(BUILD)-fault
@@ -63,7 +63,8 @@ LDFLAGS += $(SAN) -pthread
 
 # Files under lib/nn are written once over `real` and compiled twice: float for the tools and
 # double for finite-difference gradient checks (see lib/nn/real.h).
-LIB_SRC   := $(wildcard lib/*.c)
+# lib/ is one folder per pipeline stage (lib/README.md); every .c in it is part of libds.
+LIB_SRC   := $(filter-out lib/nn/%,$(wildcard lib/*/*.c))
 NN_SRC    := $(wildcard lib/nn/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(NN_SRC:%.c=$(BUILD)/f32/%.o) $(NN_SRC:%.c=$(BUILD)/f64/%.o)
 LIBDS     := $(BUILD)/libds.a
@@ -111,7 +112,7 @@ $(shell mkdir -p $(BUILD) && echo '#define DS_VERSION "$(VERSION)"' > $(BUILD)/v
     (cmp -s $(BUILD)/version.h.tmp $(BUILD)/version.h && rm -f $(BUILD)/version.h.tmp || \
      mv $(BUILD)/version.h.tmp $(BUILD)/version.h))
 
-$(BUILD)/lib/cli.o: $(BUILD)/version.h
+$(BUILD)/lib/core/cli.o: $(BUILD)/version.h
 
 $(BUILD)/%.o: %.c Makefile
 	@mkdir -p $(@D)

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomic_file.h"
+#include "core/atomic_file.h"
 #include "tool.h"
-#include "fp8.h"
-#include "fp8_gemm.h"
-#include "rng.h"
+#include "math/fp8.h"
+#include "math/fp8_gemm.h"
+#include "core/rng.h"
 
 static const char *PROG = "fp8_accum";
 

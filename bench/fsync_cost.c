@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "atomic_file.h"
+#include "core/atomic_file.h"
 #include "tool.h"
 
 static const char *PROG = "fsync_cost";

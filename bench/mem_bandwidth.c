@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "tool.h"
-#include "common.h"
+#include "core/common.h"
 
 static const char *PROG = "mem_bandwidth";
 

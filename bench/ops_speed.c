@@ -12,9 +12,9 @@
 #include <cblas.h>
 
 #include "tool.h"
-#include "common.h"
+#include "core/common.h"
 #include "nn/ops.h"
-#include "rng.h"
+#include "core/rng.h"
 
 static const char *PROG = "ops_speed";
 

@@ -1,4 +1,4 @@
-// scale — a model at datacenter scale, on paper, from ds's own counts (lib/layout.c): parameters,
+// scale — a model at datacenter scale, on paper, from ds's own counts (lib/checkpoint/layout.c): parameters,
 // FLOPs per token (matrix products from the layout, attention cores from the config), what that
 // means in GPU-hours at a given utilisation, the memory per device under data, pipeline and expert
 // parallelism, and the all-to-all bytes of expert dispatch. docs/SCALE.md compares the output for
@@ -8,8 +8,8 @@
 #include <stdlib.h>
 
 #include "tool.h"
-#include "config.h"
-#include "layout.h"
+#include "checkpoint/config.h"
+#include "checkpoint/layout.h"
 
 static const char *PROG = "scale";
 

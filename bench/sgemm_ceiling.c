@@ -7,7 +7,7 @@
 #include <cblas.h>
 
 #include "tool.h"
-#include "common.h"
+#include "core/common.h"
 
 static const char *PROG = "sgemm_ceiling";
 

@@ -16,7 +16,7 @@ cat > "$TMP/sha.c" <<'C'
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "sha256.h"
+#include "core/sha256.h"
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
 static void hex(const unsigned char *d, char *o) { for (int i = 0; i < 32; i++) sprintf(o + 2 * i, "%02x", d[i]); }
 int main(int argc, char **argv) {
@@ -39,12 +39,12 @@ int main(int argc, char **argv) {
     return strcmp(h[0], h[1]) || strcmp(h[0], h[2]);
 }
 C
-# lib/sha256.h names the same functions as nettle's macros: build the lib side in its own unit
+# lib/core/sha256.h names the same functions as nettle's macros: build the lib side in its own unit
 cat > "$TMP/lib.c" <<'C'
-#include "sha256.h"
+#include "core/sha256.h"
 void lib_sha(const void *p, size_t n, unsigned char d[32]) { Sha256 s; sha256_init(&s); sha256_update(&s, p, n); sha256_final(&s, d); }
 C
-sed -i -e 's/#include "sha256.h"/void lib_sha(const void *p, size_t n, unsigned char d[32]);/' \
+sed -i -e 's/#include "core/sha256.h"/void lib_sha(const void *p, size_t n, unsigned char d[32]);/' \
     -e 's/if (k == 0) { Sha256 s; sha256_init(&s); sha256_update(&s, buf, n); sha256_final(&s, d); }/if (k == 0) lib_sha(buf, n, d);/' "$TMP/sha.c"
 cc -O2 -march=x86-64-v2 -Ilib -c "$TMP/lib.c" -o "$TMP/lib.o"
 cc -O2 -march=x86-64-v2 "$TMP/sha.c" "$TMP/lib.o" build/libds.a -lnettle -lcrypto -o "$TMP/sha"

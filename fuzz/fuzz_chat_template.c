@@ -1,5 +1,5 @@
 // fuzz_chat_template.c — the Jinja-subset interpreter (lib/jinja_*.c) through the chat template of a
-// tokenizer_config.json (lib/chat_template.c): the bytes are a template; when it parses it renders
+// tokenizer_config.json (lib/text/chat_template.c): the bytes are a template; when it parses it renders
 // a fixed conversation (system, user, assistant with <think> content, user), with and without the
 // generation prompt. Refusals are fine; crashes, leaks, unbounded recursion and UB are findings.
 #include <jansson.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat_template.h"
+#include "text/chat_template.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     // The template text as tokenizer_config.json carries it.

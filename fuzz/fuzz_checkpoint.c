@@ -1,12 +1,12 @@
-// fuzz_checkpoint.c — checkpoint tars (lib/checkpoint.c, lib/tarball.c): the bytes as a checkpoint
+// fuzz_checkpoint.c — checkpoint tars (lib/checkpoint/checkpoint.c, lib/data/tarball.c): the bytes as a checkpoint
 // file, opened (tar members, config.json, model.safetensors against the config's layout,
 // state.json), then, as the tools do, the weights, the optimizer moments and the tokenizer loaded.
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "checkpoint.h"
+#include "checkpoint/checkpoint.h"
 #include "fuzz_file.h"
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *path = fuzz_file(data, size, ".tar");

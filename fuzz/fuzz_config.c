@@ -1,11 +1,11 @@
-// fuzz_config.c — config.json (lib/config.c): parse and validate; a config that is accepted must
+// fuzz_config.c — config.json (lib/checkpoint/config.c): parse and validate; a config that is accepted must
 // serialise and parse back to an equal config, and its derived sizes must be computable.
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "checkpoint/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ModelConfig c, back;

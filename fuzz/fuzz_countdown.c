@@ -1,4 +1,4 @@
-// fuzz_countdown.c — the Countdown grader (lib/countdown.c). The first bytes choose the problem
+// fuzz_countdown.c — the Countdown grader (lib/eval/countdown.c). The first bytes choose the problem
 // (up to 6 numbers and a target), the rest is the completion: it is scored, evaluated as an
 // equation, and checked for the numbers it uses. A problem of up to 3 numbers is also solved
 // and the solver's equation must score 1.
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "countdown.h"
+#include "eval/countdown.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 2) return 0;

@@ -1,10 +1,10 @@
-// fuzz_jsonl.c — JSON-lines records (lib/jsonl.c): every line read as a record, with the typed
+// fuzz_jsonl.c — JSON-lines records (lib/core/jsonl.c): every line read as a record, with the typed
 // getters the tools use, in both the failing and the skip-bad mode.
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "jsonl.h"
+#include "core/jsonl.h"
 
 static void read_all(const uint8_t *data, size_t size, int skip_bad) {
     JsonlReader r;

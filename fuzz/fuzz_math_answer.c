@@ -1,10 +1,10 @@
-// fuzz_math_answer.c — the math-answer grader (lib/math_answer.c): \boxed{} and <answer>
+// fuzz_math_answer.c — the math-answer grader (lib/eval/math_answer.c): \boxed{} and <answer>
 // extraction, MATH normalisation and equivalence, GSM8K number parsing, in every extraction mode.
 // Spans returned must lie inside the input; an answer must be equivalent to itself.
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "math_answer.h"
+#include "eval/math_answer.h"
 
 static void in_input(const char *s, size_t len, const char *out, size_t n) {
     if (out < s || out + n > s + len) abort();

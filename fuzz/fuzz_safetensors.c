@@ -1,9 +1,9 @@
-// fuzz_safetensors.c — safetensors images (lib/safetensors.c): header and data validated by
+// fuzz_safetensors.c — safetensors images (lib/checkpoint/safetensors.c): header and data validated by
 // st_parse, then every small tensor converted to float and looked up by name.
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "safetensors.h"
+#include "checkpoint/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Safetensors st;

@@ -1,4 +1,4 @@
-// fuzz_shard.c — token shards (lib/shard.c): the bytes as a shard file, opened as a dataset (tar
+// fuzz_shard.c — token shards (lib/data/shard.c): the bytes as a shard file, opened as a dataset (tar
 // index, manifest, member sizes, offsets, content hash), then read back document by document, and
 // inspected in both output forms.
 #include <stdint.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "fuzz_file.h"
-#include "shard.h"
+#include "data/shard.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *path = fuzz_file(data, size, ".tar");

@@ -1,4 +1,4 @@
-// fuzz_tokenizer.c — tokenizer.json (lib/tokenizer.c): tok_from_json on the bytes; a tokenizer that
+// fuzz_tokenizer.c — tokenizer.json (lib/text/tokenizer.c): tok_from_json on the bytes; a tokenizer that
 // loads must encode text (the bytes themselves and a fixed sample) and serialise again. When it
 // has no normalizer and a ByteLevel decoder (what ds trains) it must also decode the text back
 // unchanged (docs/TOKENIZER.md: decode(encode(x)) == x for any bytes); other decoders and
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 static void round_trip(const Tokenizer *t, const char *text, size_t len, int allow_special, int exact) {
     TokIds ids = {0};

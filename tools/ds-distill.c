@@ -5,15 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomic_file.h"
-#include "checkpoint.h"
-#include "distill.h"
-#include "jsonl.h"
-#include "rollout.h"
+#include "core/atomic_file.h"
+#include "checkpoint/checkpoint.h"
+#include "train/distill.h"
+#include "core/jsonl.h"
+#include "rl/rollout.h"
 #include "sft_train.h"
 #include "tool.h"
 #include "train_cli.h"
-#include "utf8.h"
+#include "text/utf8.h"
 
 static const char *PROG = "ds-distill";
 

@@ -5,16 +5,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "atomic_file.h"
-#include "checkpoint.h"
-#include "grade.h"
-#include "jsonl.h"
-#include "passk.h"
-#include "progress.h"
-#include "rollout.h"
-#include "task.h"
+#include "core/atomic_file.h"
+#include "checkpoint/checkpoint.h"
+#include "eval/grade.h"
+#include "core/jsonl.h"
+#include "eval/passk.h"
+#include "core/progress.h"
+#include "rl/rollout.h"
+#include "eval/task.h"
 #include "tool.h"
-#include "utf8.h"
+#include "text/utf8.h"
 
 static const char *prog = "ds-eval";
 

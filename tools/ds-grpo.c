@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomic_file.h"
-#include "checkpoint.h"
-#include "grpo.h"
-#include "sha256.h"
+#include "core/atomic_file.h"
+#include "checkpoint/checkpoint.h"
+#include "rl/grpo.h"
+#include "core/sha256.h"
 #include "tool.h"
 
 static const char *PROG = "ds-grpo";

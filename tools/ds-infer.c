@@ -5,16 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomic_file.h"
-#include "chat.h"
-#include "checkpoint.h"
-#include "generate.h"
-#include "jsonl.h"
-#include "rollout.h"
-#include "score.h"
-#include "serve.h"
+#include "core/atomic_file.h"
+#include "text/chat.h"
+#include "checkpoint/checkpoint.h"
+#include "infer/generate.h"
+#include "core/jsonl.h"
+#include "rl/rollout.h"
+#include "infer/score.h"
+#include "infer/serve.h"
 #include "tool.h"
-#include "utf8.h"
+#include "text/utf8.h"
 
 static const char *PROG = "ds-infer";
 

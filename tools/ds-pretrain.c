@@ -7,11 +7,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "checkpoint.h"
-#include "gguf.h"
-#include "jsonl.h"
-#include "sha256.h"
-#include "tokenizer.h"
+#include "checkpoint/checkpoint.h"
+#include "checkpoint/gguf.h"
+#include "core/jsonl.h"
+#include "core/sha256.h"
+#include "text/tokenizer.h"
 #include "tool.h"
 #include "train_cli.h"
 

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomic_file.h"
+#include "core/atomic_file.h"
 #include "tool.h"
-#include "synth.h"
+#include "synth/synth.h"
 
 static const char *prog = "ds-synth";
 

@@ -6,13 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomic_file.h"
-#include "bpe_train.h"
+#include "core/atomic_file.h"
+#include "text/bpe_train.h"
 #include "tool.h"
-#include "jsonl.h"
-#include "progress.h"
-#include "shard.h"
-#include "tokenizer.h"
+#include "core/jsonl.h"
+#include "core/progress.h"
+#include "data/shard.h"
+#include "text/tokenizer.h"
 
 static const char *PROG = "ds-tokenize";
 

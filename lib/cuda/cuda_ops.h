@@ -16,7 +16,7 @@
 extern "C" { // libds is C: its helpers keep C linkage when nvcc compiles this header as C++
 #endif
 
-#include "common.h"
+#include "core/common.h"
 
 typedef struct CudaCtx CudaCtx;
 

@@ -67,7 +67,7 @@ extern "C" void cuda_linear_backward(CudaCtx *c, CudaGemm g, float *dinp, float 
 }
 
 // ---------------------------------------------------------------------------------------------
-// FP8. Quantisation as the CPU reference (lib/fp8.c) does it: each tile's scale maps its absolute
+// FP8. Quantisation as the CPU reference (lib/math/fp8.c) does it: each tile's scale maps its absolute
 // maximum to E4M3's 448; the GEMM multiplies the dequantising scales back in, in fp32.
 
 static __device__ float warp_max(float v) {

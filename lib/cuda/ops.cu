@@ -251,7 +251,7 @@ extern "C" void cuda_attention_forward(CudaCtx *c, float *out, float *att, const
                                                             (float)scale);
 }
 
-// ---- AdamW (as lib/adamw.c: bias-corrected moments, decoupled decay lr·wd·w) ----
+// ---- AdamW (as lib/train/adamw.c: bias-corrected moments, decoupled decay lr·wd·w) ----
 
 static __global__ void adamw_kernel(float *w, const float *g, float *m, float *v, const uint8_t *decay,
                                     size_t n, float lr, float b1, float b2, float eps, float wd, float c1,

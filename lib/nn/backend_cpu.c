@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common.h"
+#include "core/common.h"
 
 static void *cpu_alloc(size_t bytes) {
     void *p = ds_aligned_alloc(bytes ? bytes : 1);

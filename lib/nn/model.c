@@ -8,7 +8,7 @@
 #include "nn/moe.h"
 #include "nn/ops.h"
 #include "nn/real.h"
-#include "rng.h"
+#include "core/rng.h"
 
 typedef R_(Model) Model;
 typedef R_(Acts) Acts;

@@ -5,9 +5,9 @@
 
 #include <stdint.h>
 
-#include "layout.h"
+#include "checkpoint/layout.h"
 #include "nn/backend.h"
-#include "rope.h"
+#include "math/rope.h"
 
 typedef struct ModelLossStats {
     double loss;                    // main next-token cross-entropy (mean over valid targets)

@@ -1,6 +1,6 @@
 // model.inc.h — the model and its activations, declared for NN_T = float and double (model.h).
 
-#include "precision.h"
+#include "math/precision.h"
 
 // Activations of one transformer block, kept for the backward pass.
 typedef struct NN_(BlockActs) {

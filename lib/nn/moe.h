@@ -2,7 +2,7 @@
 #ifndef DS_NN_MOE_H
 #define DS_NN_MOE_H
 
-#include "config.h"
+#include "checkpoint/config.h"
 
 #define NN_T float
 #define NN_(name) name##_f32

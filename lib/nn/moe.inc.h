@@ -1,6 +1,6 @@
 // moe.inc.h — DeepSeekMoE routing declarations, included twice by moe.h (NN_T = float, double).
 
-// Routing for N tokens over E experts (REFERENCE §1): s = sigmoid(logits); selection by s + bias,
+// Routing for N tokens over E experts (docs/FORMULAS.md §1): s = sigmoid(logits); selection by s + bias,
 // limited to the topk_group best groups (a group scores by the sum of its top-2 biased scores);
 // gates g = s / Σ_selected s (norm_topk_prob) × routed_scaling_factor. idx[N,K] ascending by
 // expert id within a token; ties go to the lower expert id. score[N,E] saved for backward.
@@ -15,7 +15,7 @@ double NN_(moe_balance_loss)(const int *idx, const NN_T *score, const ModelConfi
 void NN_(moe_route_backward)(NN_T *dlogits, const NN_T *dgate, const NN_T *score, const int *idx,
                              const ModelConfig *c, int B, int T, double alpha);
 
-// Dispatch (REFERENCE §1): the N*K (token, slot) pairs sorted by expert, stably (a counting sort),
+// Dispatch (docs/FORMULAS.md §1): the N*K (token, slot) pairs sorted by expert, stably (a counting sort),
 // so each expert runs one GEMM over its rows: perm[r] = token*K + slot of row r; expert e owns rows
 // eoff[e] .. eoff[e+1] (eoff[E+1]); xe[N*K,d] row r = x[perm[r] / K].
 void NN_(moe_dispatch_forward)(NN_T *xe, int *perm, int *eoff, const int *idx, const NN_T *x, int N,

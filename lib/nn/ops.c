@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "nn/real.h"
-#include "threads.h"
+#include "core/threads.h"
 
 // ----------------------------------------------------------------------------
 // exp over rows

@@ -2,7 +2,7 @@
 #ifndef DS_NN_OPS_H
 #define DS_NN_OPS_H
 
-#include "rope.h"
+#include "math/rope.h"
 
 #define NN_T float
 #define NN_(name) name##_f32

@@ -1,5 +1,5 @@
-// test_cuda.c — every CUDA op against its CPU reference (lib/nn/ops.h, lib/precision.h,
-// lib/adamw.c) on random inputs of awkward shapes. Exits 77 ("skipped") when there is no device, so
+// test_cuda.c — every CUDA op against its CPU reference (lib/nn/ops.h, lib/math/precision.h,
+// lib/train/adamw.c) on random inputs of awkward shapes. Exits 77 ("skipped") when there is no device, so
 // the suite passes on machines without a GPU and says so.
 //
 // Tolerances: fp32 ops 1e-5 relative to the reference's scale (different summation orders);
@@ -7,11 +7,11 @@
 // DeepGEMM's criterion 1 - 2Σxy/Σ(x²+y²) < 1e-3 against the CPU emulation of the same recipe.
 #include <stdint.h>
 
-#include "adamw.h"
+#include "train/adamw.h"
 #include "cuda/cuda_ops.h"
 #include "nn/ops.h"
-#include "precision.h"
-#include "rng.h"
+#include "math/precision.h"
+#include "core/rng.h"
 #include "../unit/unit.h"
 
 // The context every case shares; main creates it (the one place a test keeps process state).

@@ -3,8 +3,8 @@
 // its refusals, and the assistant spans SFT trains on.
 #include <jansson.h>
 
-#include "chat_template.h"
-#include "jinja.h"
+#include "text/chat_template.h"
+#include "text/jinja.h"
 #include "unit.h"
 
 // Renders src with vars (JSON text) and compares with want; want NULL = must fail with an error

@@ -1,10 +1,10 @@
 // test_common.c — sha256, rng, jsonl reader, atomic files.
 #include <unistd.h>
 
-#include "atomic_file.h"
-#include "jsonl.h"
-#include "rng.h"
-#include "sha256.h"
+#include "core/atomic_file.h"
+#include "core/jsonl.h"
+#include "core/rng.h"
+#include "core/sha256.h"
 #include "unit.h"
 
 static void sha256_vectors(T *t) {

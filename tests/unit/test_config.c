@@ -2,10 +2,10 @@
 // key warnings, the rope_scaling types against closed-form values, greedy routing, layout sizes.
 #include <jansson.h>
 
-#include "config.h"
-#include "layout.h"
+#include "checkpoint/config.h"
+#include "checkpoint/layout.h"
 #include "nn/moe.h"
-#include "rope.h"
+#include "math/rope.h"
 #include "unit.h"
 
 static const char *V3 =

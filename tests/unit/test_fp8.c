@@ -2,10 +2,10 @@
 #include <float.h>
 #include <stdint.h>
 
-#include "common.h"
-#include "fp8.h"
-#include "fp8_gemm.h"
-#include "rng.h"
+#include "core/common.h"
+#include "math/fp8.h"
+#include "math/fp8_gemm.h"
+#include "core/rng.h"
 #include "unit.h"
 
 static const Fp8Format FORMATS[2] = {FP8_E4M3, FP8_E5M2};

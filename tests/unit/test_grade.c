@@ -4,13 +4,13 @@
 
 #include <stdint.h>
 
-#include "countdown.h"
-#include "grade.h"
-#include "jsonl.h"
-#include "math_answer.h"
-#include "passk.h"
-#include "rng.h"
-#include "task.h"
+#include "eval/countdown.h"
+#include "eval/grade.h"
+#include "core/jsonl.h"
+#include "eval/math_answer.h"
+#include "eval/passk.h"
+#include "core/rng.h"
+#include "eval/task.h"
 #include "unit.h"
 
 static const char *data_dir(void) {

@@ -2,8 +2,8 @@
 // aggregation on a crafted batch, advantages.
 #include <math.h>
 
-#include "grpo_loss.h"
-#include "rng.h"
+#include "rl/grpo_loss.h"
+#include "core/rng.h"
 #include "unit.h"
 
 static void gradient_at_ratio_one(T *t) {

@@ -2,9 +2,9 @@
 // GQA, batch composition, speculative MTP rows.
 #include <math.h>
 
-#include "engine.h"
-#include "generate.h"
-#include "rng.h"
+#include "infer/engine.h"
+#include "infer/generate.h"
+#include "core/rng.h"
 #include "unit.h"
 
 static const char *CFG_V3 =

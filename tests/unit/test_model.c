@@ -2,11 +2,11 @@
 // differences in double precision, and closed-form cases (RoPE, routing, causality, packing).
 #include <math.h>
 
-#include "config.h"
+#include "checkpoint/config.h"
 #include "nn/model.h"
 #include "nn/moe.h"
 #include "nn/ops.h"
-#include "rng.h"
+#include "core/rng.h"
 #include "unit.h"
 
 // ---------------------------------------------------------------------------

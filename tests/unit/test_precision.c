@@ -1,11 +1,11 @@
 // test_precision.c — BF16 and FP8 Linear GEMMs, and the whole model trained in each precision
 // against FP32.
-#include "config.h"
-#include "fp8.h"
+#include "checkpoint/config.h"
+#include "math/fp8.h"
 #include "nn/model.h"
 #include "nn/ops.h"
-#include "precision.h"
-#include "rng.h"
+#include "math/precision.h"
+#include "core/rng.h"
 #include "unit.h"
 
 // DeepGEMM's acceptance measure: 1 − 2Σxy / Σ(x² + y²), 0 for equal vectors; for y = x + δ with

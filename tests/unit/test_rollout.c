@@ -2,9 +2,9 @@
 // seeds, rollout_run against hand-made generate requests, and the pass@k/maj@k means.
 #include <jansson.h>
 
-#include "passk.h"
-#include "rng.h"
-#include "rollout.h"
+#include "eval/passk.h"
+#include "core/rng.h"
+#include "rl/rollout.h"
 #include "unit.h"
 
 // The stream is the first 8 bytes of sha256(id): ids are hashed, not numbered by position.

@@ -2,10 +2,10 @@
 #include <float.h>
 #include <stdint.h>
 
-#include "fp8.h"
-#include "half.h"
-#include "rng.h"
-#include "safetensors.h"
+#include "math/fp8.h"
+#include "math/half.h"
+#include "core/rng.h"
+#include "checkpoint/safetensors.h"
 #include "unit.h"
 
 // ---------------------------------------------------------------------------------------------

@@ -2,12 +2,12 @@
 // source's determinism, and the logit-distillation objective.
 #include <jansson.h>
 
-#include "distill.h"
-#include "objective.h"
-#include "pretokenize.h"
-#include "rng.h"
-#include "sft_data.h"
-#include "train.h"
+#include "train/distill.h"
+#include "train/objective.h"
+#include "text/pretokenize.h"
+#include "core/rng.h"
+#include "data/sft_data.h"
+#include "train/train.h"
 #include "unit.h"
 
 static const char *CFG_V3 =

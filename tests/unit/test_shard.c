@@ -6,9 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "rng.h"
-#include "shard.h"
-#include "tarball.h"
+#include "core/rng.h"
+#include "data/shard.h"
+#include "data/tarball.h"
 #include "unit.h"
 
 // ---------------------------------------------------------------------------------------------

@@ -4,10 +4,10 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "chat.h"
-#include "countdown.h"
-#include "grade.h"
-#include "synth.h"
+#include "text/chat.h"
+#include "eval/countdown.h"
+#include "eval/grade.h"
+#include "synth/synth.h"
 #include "unit.h"
 
 // ---- helpers ----

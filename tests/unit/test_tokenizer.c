@@ -3,10 +3,10 @@
 #include <jansson.h>
 #include <pthread.h>
 
-#include "bpe_train.h"
-#include "pretokenize.h"
-#include "rng.h"
-#include "tokenizer.h"
+#include "text/bpe_train.h"
+#include "text/pretokenize.h"
+#include "core/rng.h"
+#include "text/tokenizer.h"
 #include "unit.h"
 
 static const char SAMPLE[] =

@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat_template.h"
-#include "checkpoint.h"
-#include "distill.h"
-#include "sft_data.h"
-#include "sha256.h"
+#include "text/chat_template.h"
+#include "checkpoint/checkpoint.h"
+#include "train/distill.h"
+#include "data/sft_data.h"
+#include "core/sha256.h"
 #include "tool.h"
 #include "train_cli.h"
 

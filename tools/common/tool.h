@@ -4,7 +4,7 @@
 #ifndef DS_TOOL_H
 #define DS_TOOL_H
 
-#include "cli.h"
+#include "core/cli.h"
 
 // Exit codes of every tool.
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomic_file.h"
+#include "core/atomic_file.h"
 
 enum {
     O_SEQ = TRAIN_CLI_FIRST_OPTION, O_BATCH, O_ACCUM, O_STEPS, O_LR, O_MINLR, O_WARMUP, O_SCHED,

@@ -9,9 +9,9 @@
 #include <jansson.h>
 #include <signal.h>
 
-#include "precision.h"
+#include "math/precision.h"
 #include "tool.h"
-#include "train.h"
+#include "train/train.h"
 
 // Option ids of the shared options; a tool's own ids stay below this.
 enum { TRAIN_CLI_FIRST_OPTION = OPT_FIRST_TOOL_OPTION + 500 };

@@ -1,0 +1,52 @@
+// rollout.h — problems → prompt ids → generation requests → completions → grades: the one path
+// from a set of problems to graded samples that ds-eval -m, ds-distill sample and ds-grpo share,
+// and the one definition of a sample's random stream that ds-infer generate uses too.
+#ifndef DS_ROLLOUT_H
+#define DS_ROLLOUT_H
+
+#include "infer/generate.h"
+#include "eval/grade.h"
+#include "eval/task.h"
+#include "text/tokenizer.h"
+
+// A sample's randomness depends only on the seed, its id and its index: sample `index` of the
+// record or problem `id` draws from rng_derive(seed, rollout_stream(id), index), whatever it is
+// batched with, however the input is split, and in every tool.
+uint64_t rollout_stream(const char *id); // the first 8 bytes of sha256(id), big-endian
+void rollout_request(GenRequest *req, const uint32_t *prompt, int prompt_len, const char *id, int index,
+                     void *user);
+
+// The seed of the rollouts of GRPO step `step`: a pure function of (seed, step), so a step's
+// samples are rollout samples like any other under their own seed.
+uint64_t rollout_step_seed(uint64_t seed, long step);
+
+// A problem's prompt: the task's user turn under the template, encoded with special tokens
+// recognised (as ds-infer generate and ds-sft encode prompts). *user (optional) gets the user turn
+// before the template (malloc'd). DS_ERR when the problem has no text to ask.
+int rollout_prompt(const Tokenizer *tok, const Problem *p, PromptTemplate t, TokIds *ids, char **user,
+                   DsErr *e);
+
+// One problem to sample: samples first .. first + n - 1 of it (n is rollout_run's).
+typedef struct RolloutItem {
+    const Problem *problem;  // its id names the stream; completions are graded against it
+    const uint32_t *prompt;
+    int prompt_len;
+    int first;
+} RolloutItem;
+
+typedef struct RolloutSample {
+    int item, index;          // the item, and the sample's index (first + k)
+    const GenResult *gen;     // valid during the callback only
+    GradeResult grade;        // grade() of the completion (when rollout_run has GradeOpts)
+    double format, lang;      // grade_format, grade_lang
+} RolloutSample;
+
+typedef int (*RolloutFn)(void *ctx, const RolloutSample *s, DsErr *e);
+
+// Generates n samples of every item (requested item by item, sample by sample) and hands each to
+// done as it finishes, graded when go is not NULL (lang in go->lang_script). The engine is
+// refreshed first, so the rollout always samples the model's current parameters.
+int rollout_run(Engine *en, const GenConfig *c, const RolloutItem *items, int n_items, int n,
+                const GradeOpts *go, RolloutFn done, void *ctx, GenStats *st, DsErr *e);
+
+#endif
