@@ -10,43 +10,18 @@
 #include <pcre2.h>
 
 #include "eval/countdown.h"
-
-// ---------------------------------------------------------------------------------------------
-// UTF-8.
-
-// Decodes the code point at s[0..n): returns its byte length and *cp, or 1 and *cp = -1 for a
-// byte that does not start a well-formed sequence (overlong forms and surrogates included, as
-// JSON writers reject them).
-static size_t utf8_next(const unsigned char *s, size_t n, long *cp) {
-    unsigned c = s[0];
-    *cp = -1;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t l = c >= 0xF5 ? 0 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-    if (l == 0 || l > n) return 1;
-    long v = c & (0x7F >> l);
-    for (size_t i = 1; i < l; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 1;
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if ((l == 3 && v < 0x800) || (l == 4 && (v < 0x10000 || v > 0x10FFFF)) ||
-        (v >= 0xD800 && v <= 0xDFFF))
-        return 1;
-    *cp = v;
-    return l;
-}
+#include "text/utf8.h"
 
 // Copies at most GRADE_ANSWER_MAX - 1 bytes, whole characters only, '?' for malformed bytes.
 static void set_answer(GradeResult *r, const char *s, size_t n) {
     size_t o = 0, i = 0;
     while (i < n) {
-        long cp;
-        size_t l = utf8_next((const unsigned char *)s + i, n - i, &cp);
-        if (cp <= 0) { // malformed or NUL
+        // a malformed byte (utf8_seq_len: libutf8proc's decoder) or a NUL becomes one '?'
+        size_t l = s[i] ? (size_t)utf8_seq_len((const unsigned char *)s + i, n - i) : 0;
+        if (l == 0) {
             if (o + 1 >= GRADE_ANSWER_MAX) break;
             r->answer[o++] = '?';
+            l = 1;
         } else {
             if (o + l >= GRADE_ANSWER_MAX) break;
             memcpy(r->answer + o, s + i, l);
