@@ -17,6 +17,7 @@ struct Engine {
     int nblk;            // main blocks + MTP blocks (each has its own cache)
     int absorbed;        // MLA latent cache
     size_t per_tok;      // cached floats per token per block
+    uint64_t version;    // the model's params_version that engine_refresh derived from
     float *cache;        // [slots][nblk][max_len][per_tok]
     int *len;            // [slots] cached positions
     float *wuk;          // absorbed: per block and head, W_UKᵀ [rkv][dn] (for q_nope → latent)
@@ -101,6 +102,7 @@ Engine *engine_new(const Model_f32 *m, const EngineOpts *o, DsErr *e) {
 }
 
 void engine_refresh(Engine *en) {
+    en->version = en->m->params_version;
     if (!en->absorbed) return;
     const Model_f32 *m = en->m;
     const ModelConfig *c = &m->L.cfg;
@@ -369,6 +371,8 @@ void engine_forward(Engine *en, int R, const int *slot, const int *tok, const in
     const Model_f32 *m = en->m;
     int d = m->L.cfg.hidden_size;
     DS_CHECK(R <= en->o.max_rows);
+    // the weights changed since engine_refresh: running would mix old derived and new weights
+    DS_CHECK(en->version == m->params_version);
     for (int r = 0; r < R; r++) {
         DS_CHECK(pos[r] < en->o.max_len && pos[r] <= en->len[slot[r]]);
         en->len[slot[r]] = pos[r] + 1;
@@ -386,6 +390,7 @@ void engine_mtp_forward(Engine *en, int R, const int *src, const int *slot, cons
     int d = c->hidden_size, blk = m->L.nlayers;
     const LayerLayout *y = &m->L.layers[blk];
     DS_CHECK(m->L.nmtp > 0 && R <= en->o.max_rows);
+    DS_CHECK(en->version == m->params_version);
     // [norm(embedding of the next token) | norm(hidden state)] → eh_proj → block → head
     embedding_forward_f32(en->tmp, next_tok, m->params + m->L.embed, R, d);
     rmsnorm_forward_f32(en->h, en->rstd, en->tmp, m->params + y->enorm, R, d, c->rms_norm_eps);

@@ -55,6 +55,7 @@ void R_(model_init_weights)(Model *m, uint64_t seed) {
         m->be->upload(m->params + p->offset, w, sizeof(real) * p->numel);
     }
     free(w);
+    R_(model_params_changed)(m);
 }
 
 // Activations live in one backend allocation: acts_layout runs twice, first over an empty plan to

@@ -57,6 +57,9 @@ typedef struct NN_(Model) {
     Rope rope;
     NN_T *params;                   // [L.total]
     NN_T *grads;                    // [L.total], NULL when built for inference
+    // Bumped by every writer of params (model_params_changed): whatever derives state from the
+    // weights (the engine) records the version it derived from and refuses a stale one.
+    uint64_t params_version;
     // GEMM inputs of every Linear layer (float build only; the double build always computes
     // exactly). FP32 after model_init; set it before acts_init, which sizes the buffers.
     Precision precision;
@@ -68,6 +71,9 @@ void NN_(model_init)(NN_(Model) *m, const ModelConfig *c, int with_grads, int ma
 void NN_(model_free)(NN_(Model) *m);
 // Random initialisation from the layout's init rules; each tensor from its own stream of seed.
 void NN_(model_init_weights)(NN_(Model) *m, uint64_t seed);
+// Every writer of params calls this after writing (loaders, the optimizer step, the router-bias
+// update, a copy into a reference model); docs/CONVENTIONS.md lists them.
+static inline void NN_(model_params_changed)(NN_(Model) *m) { m->params_version++; }
 
 // Activations for B sequences of T tokens, in one backend allocation. acts_init keeps what
 // model_loss and model_backward need; acts_init_forward only what a forward needs for the main

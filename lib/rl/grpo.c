@@ -125,6 +125,7 @@ GrpoRun *grpo_new(Model_f32 *policy, const Tokenizer *tok, const char *tokenizer
     if (o->beta > 0) {
         model_init_f32(&g->ref, c, 0, g->maxT);
         policy->be->copy(g->ref.params, policy->params, sizeof(float) * policy->L.total);
+        model_params_changed_f32(&g->ref);
         acts_init_forward_f32(&g->ref_acts, &g->ref, o->micro_batch, g->maxT);
         g->has_ref = 1;
     }
@@ -190,6 +191,7 @@ int grpo_resume(GrpoRun *g, const Checkpoint *ck, DsErr *e) {
         rc = t ? st_read_f32(&st, t, g->ref.params + p->offset, p->numel, e)
                : ds_errf(e, "%s: reference.safetensors lacks %s", ck->path, p->name);
     }
+    model_params_changed_f32(&g->ref);
     st_free(&st);
     return rc;
 }
@@ -427,9 +429,12 @@ int grpo_run(GrpoRun *g, const GrpoProblems *ps, const GrpoProblems *ev, int *st
                 goto fail;
             }
             adamw_step(&g->opt, &m->L, m->params, m->grads, lr, o->clip > 0 && norm > o->clip ? o->clip / norm : 1.0);
+            model_params_changed_f32(m);
         }
-        if (g->has_ref && o->ref_refresh > 0 && (step + 1) % o->ref_refresh == 0)
+        if (g->has_ref && o->ref_refresh > 0 && (step + 1) % o->ref_refresh == 0) {
             m->be->copy(g->ref.params, m->params, sizeof(float) * m->L.total);
+            model_params_changed_f32(&g->ref);
+        }
         double t_upd = ds_now() - t1, n = g->ns;
         double mean = rsum / n;
         json_t *row = json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}",

@@ -127,6 +127,7 @@ int trainer_run(Trainer *t, BatchFn train, void *train_ctx, BatchFn val, void *v
         adamw_step(&t->opt, &m->L, m->params, m->grads, lr, clip);
         json_t *loads = json_array();
         update_bias(t, gamma, loads);
+        model_params_changed_f32(m);
         double dt = ds_now() - ts;
         if (o->metrics) {
             json_t *j = json_pack("{s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:o,s:f}", "step", (json_int_t)(step + 1),

@@ -1,6 +1,9 @@
 // test_infer.c — the inference engine against the training forward: absorbed and naive MLA caches,
 // GQA, batch composition, speculative MTP rows.
 #include <math.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "infer/engine.h"
 #include "infer/generate.h"
@@ -166,5 +169,38 @@ static void greedy_equal_across_modes(T *t) {
     model_free_f32(&m);
 }
 
+// An engine used after its model's parameters changed, without engine_refresh, aborts (a bug in
+// the caller) instead of mixing the old derived weights with the new ones; after a refresh it runs.
+static void stale_engine_refused(T *t) {
+    Model_f32 m;
+    build(t, &m, CFG_V3, 8);
+    DsErr e;
+    EngineOpts o = {.slots = 1, .max_len = 16, .max_rows = 4};
+    Engine *en = engine_new(&m, &o, &e);
+    int tok[1] = {3}, pos[1] = {0}, slot[1] = {0};
+    float *lg = malloc(sizeof(float) * (size_t)m.L.cfg.vocab_size);
+    engine_forward(en, 1, slot, tok, pos, lg);
+    engine_truncate(en, 0, 0);
+    m.params[m.L.p[0].offset] += 1;
+    model_params_changed_f32(&m);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen("/dev/null", "w", stderr);
+        engine_forward(en, 1, slot, tok, pos, lg);
+        _exit(0);
+    }
+    int st = 0;
+    CHECK(t, pid > 0 && waitpid(pid, &st, 0) == pid);
+    CHECKF(t, WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "stale engine: child status %d", st);
+    engine_refresh(en);
+    engine_forward(en, 1, slot, tok, pos, lg);
+    CHECK(t, isfinite(lg[0]));
+    free(lg);
+    engine_free(en);
+    model_free_f32(&m);
+}
+
 UNIT_MAIN(CASE(absorbed_matches_training), CASE(naive_matches_training), CASE(gqa_matches_training),
-          CASE(batch_independent), CASE(greedy_equal_across_modes))
+          CASE(batch_independent), CASE(greedy_equal_across_modes),
+          CASE(stale_engine_refused))
