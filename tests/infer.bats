@@ -23,6 +23,7 @@ key() { jq -c '[.id, .sample, .completion, .finish_reason, .n_tokens]' | sort; }
 }
 @test "infer unit: a sequence's logits are bit-identical alone or in a batch of 16" { unit infer batch_independent; }
 @test "infer unit: greedy tokens equal across naive/absorbed, speculative, batch sizes" { unit infer greedy_equal_across_modes; }
+@test "infer unit: an engine not refreshed after the weights changed refuses to run" { unit infer stale_engine_refused; }
 @test "rollout unit: a sample's stream is sha256 of its id; GRPO step seeds" { unit rollout stream_definition step_seeds; }
 @test "rollout unit: rollout_run draws what generate draws for (seed, id, index), for any slot count" { unit rollout run_matches_requests; }
 @test "rollout unit: pass@1, pass@k and maj@k means over problems" { unit rollout passk_means; }
@@ -132,4 +133,18 @@ key() { jq -c '[.id, .sample, .completion, .finish_reason, .n_tokens]' | sort; }
     ds-infer score -m "$BATS_FILE_TMPDIR/ck.tar" "$t/short.jsonl" > "$t/short.out"
     jq -e '.logprobs | length == 4999 and all(. <= 0)' "$t/long.out"
     diff <(jq -c '.logprobs[:99]' "$t/long.out") <(jq -c '.logprobs' "$t/short.out")
+}
+
+@test "every tool that opens a model folder names its unknown config.json keys in one warning each" {
+    local d="$BATS_FILE_TMPDIR" t="$BATS_TEST_TMPDIR"
+    ds-pretrain export "$d/ck.tar" "$t/m"
+    jq '. + {"foo_unknown": 1}' "$t/m/config.json" > "$t/c" && mv "$t/c" "$t/m/config.json"
+    want="warning: $t/m: config.json: foo_unknown: unknown key, ignored"
+    head -2 "$d/prompts.jsonl" > "$t/p.jsonl"
+    ds-infer generate -m "$t/m" --max-tokens 2 "$t/p.jsonl" > /dev/null 2> "$t/err"
+    run grep -c "foo_unknown" "$t/err"
+    [ "$output" = 1 ]
+    grep -qxF "ds-infer: $want" "$t/err"
+    ds-eval -m "$t/m" --task format --problems "$t/p.jsonl" --n 1 --max-tokens 2 > /dev/null 2> "$t/err"
+    grep -qxF "ds-eval: $want" "$t/err"
 }

@@ -154,6 +154,7 @@ static int cmd_sample(int argc, char **argv) {
     DsErr e;
     Checkpoint ck;
     if (ckpt_open(&ck, model, &e)) cli_fail_err(PROG, &e);
+    cli_ckpt_warnings(PROG, &ck);
     size_t tjn;
     const char *tj = ckpt_tokenizer_json(&ck, &tjn);
     if (!tj) cli_fail(PROG, "%s: the teacher has no tokenizer.json", model);

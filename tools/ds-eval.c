@@ -514,6 +514,7 @@ static int gen_done(void *ctx, const RolloutSample *rs, DsErr *e) {
 static int run_model(Args *a, DsErr *e) {
     Checkpoint ck;
     if (ckpt_open(&ck, a->model, e)) return DS_ERR;
+    cli_ckpt_warnings(prog, &ck);
     size_t tl;
     const char *tj = ckpt_tokenizer_json(&ck, &tl);
     Tokenizer *tok = tj ? tok_from_json(tj, tl, a->model, e) : NULL;

@@ -158,6 +158,7 @@ int main(int argc, char **argv) {
     DsErr e;
     Checkpoint base;
     if (ckpt_open(&base, model, &e)) cli_fail_err(PROG, &e);
+    cli_ckpt_warnings(PROG, &base);
     size_t tok_len;
     const char *tj = ckpt_tokenizer_json(&base, &tok_len);
     if (!tj) cli_fail(PROG, "%s: the model has no tokenizer.json", model);
@@ -204,6 +205,7 @@ int main(int argc, char **argv) {
     model_init_f32(&m, &base.cfg, 1, o.max_prompt + o.max_tokens + 1);
     if (resume) {
         if (ckpt_open(&ck, resume, &e)) cli_fail_err(PROG, &e);
+        cli_ckpt_warnings(PROG, &ck);
         if (!ck.state) cli_fail(PROG, "%s: not a training checkpoint", resume);
         if (!config_equal(&ck.cfg, &base.cfg)) cli_fail(PROG, "%s: made from a different model than %s", resume, model);
         json_t *prev = json_object_get(ck.state, "run");

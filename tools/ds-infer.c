@@ -67,6 +67,7 @@ typedef struct Loaded {
 static void load_model(Loaded *L, const char *path, int max_len) {
     DsErr e;
     if (ckpt_open(&L->ck, path, &e)) cli_fail_err(PROG, &e);
+    cli_ckpt_warnings(PROG, &L->ck);
     model_init_f32(&L->m, &L->ck.cfg, 0, max_len);
     if (ckpt_load_weights(&L->ck, &L->m, &e)) cli_fail_err(PROG, &e);
     size_t n;

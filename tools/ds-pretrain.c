@@ -45,11 +45,6 @@ static void on_signal(int sig) {
 
 enum { O_CONFIG = OPT_FIRST_TOOL_OPTION, O_DATA, O_VAL, O_TOK };
 
-// One config warning per line on stderr.
-static void print_warning(void *ctx, const char *msg) {
-    (void)ctx;
-    fprintf(stderr, "%s: warning: %s\n", PROG, msg);
-}
 
 static int cmd_train(int argc, char **argv) {
     static const struct option own[] = {{"help", 0, 0, OPT_HELP}, {"version", 0, 0, OPT_VERSION},
@@ -83,7 +78,7 @@ static int cmd_train(int argc, char **argv) {
     Checkpoint ck = {0};
     if (tc.resume && ckpt_open(&ck, tc.resume, &e)) cli_fail_err(PROG, &e);
     if (tc.resume && !ck.state) cli_fail(PROG, "%s: not a training checkpoint (no state.json)", tc.resume);
-    if (config && config_load_warn(&cfg, config, print_warning, NULL, &e)) cli_fail_err(PROG, &e);
+    if (config && config_load_warn(&cfg, config, cli_warn_config, (void *)PROG, &e)) cli_fail_err(PROG, &e);
     if (tc.resume && config && !config_equal(&cfg, &ck.cfg))
         cli_fail(PROG, "%s: checkpoint was made with a different config than %s", tc.resume, config);
     if (tc.resume) cfg = ck.cfg;
@@ -170,9 +165,10 @@ static int cmd_info(int argc, char **argv) {
     // A JSON file is a config and its own error is the one to report; anything else is read as
     // a checkpoint (a tar or a folder).
     if (looks_like_json(argv[1])) {
-        if (config_load_warn(&c, argv[1], print_warning, NULL, &e)) cli_fail_err(PROG, &e);
+        if (config_load_warn(&c, argv[1], cli_warn_config, (void *)PROG, &e)) cli_fail_err(PROG, &e);
     } else {
         if (ckpt_open(&ck, argv[1], &e)) cli_fail_err(PROG, &e);
+        cli_ckpt_warnings(PROG, &ck);
         c = ck.cfg;
     }
     ModelLayout L;
@@ -219,6 +215,7 @@ static int cmd_export_gguf(int argc, char **argv) {
     DsErr e;
     Checkpoint ck;
     if (ckpt_open(&ck, in, &e)) cli_fail_err(PROG, &e);
+    cli_ckpt_warnings(PROG, &ck);
     Model_f32 m;
     model_init_f32(&m, &ck.cfg, 0, 1);
     size_t tl;
@@ -285,6 +282,7 @@ static int cmd_import(int argc, char **argv) {
         // The tokenizer must load as the tools will load it, not only count its ids.
         Checkpoint ck;
         if (ckpt_open(&ck, argv[1], &e)) cli_fail_err(PROG, &e);
+        cli_ckpt_warnings(PROG, &ck);
         size_t tl;
         const char *tok = ckpt_tokenizer_json(&ck, &tl);
         Tokenizer *vt = tok ? tok_from_json(tok, tl, "tokenizer.json", &e) : NULL;

@@ -505,6 +505,12 @@ done:
 // ---------------------------------------------------------------------------------------------
 // Open, close
 
+static void collect_warning(void *ctx, const char *msg) {
+    Checkpoint *ck = ctx;
+    ck->warnings = ds_realloc(ck->warnings, sizeof(char *) * (size_t)(ck->nwarnings + 1));
+    ck->warnings[ck->nwarnings++] = ds_strdup(msg);
+}
+
 int ckpt_open(Checkpoint *ck, const char *path, DsErr *e) {
     memset(ck, 0, sizeof *ck);
     ck->path = ds_strdup(path);
@@ -522,7 +528,8 @@ int ckpt_open(Checkpoint *ck, const char *path, DsErr *e) {
     }
     char where[4200];
     snprintf(where, sizeof where, "%s: config.json", path);
-    if (config_from_string(&ck->cfg, (const char *)cfg->data, cfg->size, where, e)) goto fail;
+    if (config_from_string_warn(&ck->cfg, (const char *)cfg->data, cfg->size, where, collect_warning, ck, e))
+        goto fail;
     cj = json_loadb((const char *)cfg->data, cfg->size, 0, NULL);
     if (read_quantization(ck, cj, e)) goto fail;
     if (open_shards(ck, e)) goto fail;
@@ -566,6 +573,8 @@ fail:
 void ckpt_close(Checkpoint *ck) {
     if (!ck) return;
     free(ck->path);
+    for (int i = 0; i < ck->nwarnings; i++) free(ck->warnings[i]);
+    free(ck->warnings);
     for (int i = 0; i < ck->files.n; i++) {
         free(ck->files.m[i].name);
         if (ck->owned[i]) free(ck->files.m[i].data);
@@ -613,6 +622,7 @@ static int read_tensor(const Checkpoint *ck, const char *name, float *out, size_
 
 int ckpt_load_weights(const Checkpoint *ck, Model_f32 *m, DsErr *e) {
     DS_CHECK(config_equal(&m->L.cfg, &ck->cfg));
+    model_params_changed_f32(m); // even a failed load has written some of them
     for (int i = 0; i < m->L.np; i++) {
         const ParamInfo *p = &m->L.p[i];
         if (read_tensor(ck, p->name, m->params + p->offset, p->numel, e)) return DS_ERR;

@@ -34,6 +34,8 @@ typedef struct Checkpoint {
     int n_eos;
     int bos;                // beginning-of-sequence id, -1 when the model has none
     int fp8_block[2];       // FP8 weight block (rows, cols): quantization_config.weight_block_size
+    char **warnings;        // config.json keys ds does not know and that change nothing, one line each
+    int nwarnings;          // (ckpt_open collects them; tools print them)
     const uint8_t **maps;   // mapped files, released by ckpt_close
     size_t *map_lens;
     int nmaps;
@@ -44,7 +46,9 @@ typedef struct Checkpoint {
 // listed file exists, each tensor in exactly one shard, none missing) before loading anything.
 // EOS/BOS ids come from generation_config.json, then config.json (eos_token_id: an id or a list,
 // bos_token_id), then tokenizer_config.json (eos_token/bos_token text, looked up in
-// tokenizer.json), and EOS falls back to the tokenizer's <|endoftext|>.
+// tokenizer.json), and EOS falls back to the tokenizer's <|endoftext|>. Unknown config.json keys
+// that change nothing are collected in ck->warnings (keys that would change the computation are
+// refused, see config.h).
 int ckpt_open(Checkpoint *ck, const char *path, DsErr *e);
 void ckpt_close(Checkpoint *ck);
 // Converts the weights into m (built with model_init_f32 from ck->cfg): F32/BF16/F16 as stored,

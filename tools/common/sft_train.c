@@ -136,14 +136,16 @@ int sft_train_command(const char *prog, int argc, char **argv, int logits, void 
     Tokenizer *tok = NULL;
     if (tc.resume) {
         if (ckpt_open(&ck, tc.resume, &e)) cli_fail_err(prog, &e);
+        cli_ckpt_warnings(prog, &ck);
         if (!ck.state) cli_fail(prog, "%s: not a training checkpoint (no state.json)", tc.resume);
         cfg = ck.cfg;
         tok = ckpt_tokenizer(prog, &ck);
     } else if (base) {
         if (ckpt_open(&bk, base, &e)) cli_fail_err(prog, &e);
+        cli_ckpt_warnings(prog, &bk);
         cfg = bk.cfg;
         if (!tokpath) tok = ckpt_tokenizer(prog, &bk);
-    } else if (config_load(&cfg, config, &e)) {
+    } else if (config_load_warn(&cfg, config, cli_warn_config, (void *)prog, &e)) {
         cli_fail_err(prog, &e);
     }
     if (tc.resume && config) {
@@ -253,6 +255,7 @@ int sft_train_command(const char *prog, int argc, char **argv, int logits, void 
     DistillLogits dl = {0};
     if (use_logits) {
         if (ckpt_open(&teacher.ck, teacher_path, &e)) cli_fail_err(prog, &e);
+        cli_ckpt_warnings(prog, &teacher.ck);
         teacher.tok = ckpt_tokenizer(prog, &teacher.ck);
         if (distill_check_tokenizers(teacher.tok, tok, teacher.ck.cfg.vocab_size, cfg.vocab_size, &e)) {
             ds_err_prefix(&e, "%s", teacher_path);

@@ -1,4 +1,5 @@
 // tool.c — exits, usage errors and option-value parsing shared by the tools.
+#include "checkpoint/checkpoint.h"
 #include "tool.h"
 
 #include <errno.h>
@@ -36,6 +37,12 @@ void cli_error(const char *prog, const char *fmt, ...) {
     va_start(ap, fmt);
     print_message(prog, fmt, ap);
     va_end(ap);
+}
+
+void cli_warn_config(void *prog, const char *msg) { cli_error(prog, "warning: %s", msg); }
+
+void cli_ckpt_warnings(const char *prog, const Checkpoint *ck) {
+    for (int i = 0; i < ck->nwarnings; i++) cli_error(prog, "warning: %s", ck->warnings[i]);
 }
 
 void cli_fail(const char *prog, const char *fmt, ...) {

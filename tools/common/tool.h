@@ -23,6 +23,11 @@ void cli_error(const char *prog, const char *fmt, ...) __attribute__((format(pri
 // Prints "PROG: message" to stderr and exits 1.
 void cli_fail(const char *prog, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 void cli_fail_err(const char *prog, const DsErr *e) __attribute__((noreturn));
+// A ConfigWarnFn (checkpoint/config.h) whose ctx is the program name: "PROG: warning: MSG".
+void cli_warn_config(void *prog, const char *msg);
+// Prints what ckpt_open collected in ck->warnings (unknown config.json keys), one line each.
+struct Checkpoint;
+void cli_ckpt_warnings(const char *prog, const struct Checkpoint *ck);
 
 // Strict numeric parsing of option values; a bad value is a usage error naming the option.
 long cli_long(const char *prog, const char *opt, const char *s, long lo, long hi);
