@@ -210,6 +210,30 @@ maxdiff() { jq -s '[.[0].logprobs, .[1].logprobs] | transpose | map(.[0] - .[1] 
     [ "$status" -eq 1 ] && assert_output --partial "tokenizer_config.json: eos_token '<|im_end|>' is not a token of tokenizer.json"
 }
 
+@test "special tokens: models trained from a folder (ds-sft, ds-grpo) keep its generation_config and tokenizer_config" {
+    local t="$BATS_TEST_TMPDIR" d="$BATS_FILE_TMPDIR" m
+    m="$t/m" && cp -r "$d/qwen-f32" "$m"
+    echo '{"eos_token_id": 7, "temperature": 0.6, "top_p": 0.95}' > "$m/generation_config.json"
+    echo '{"eos_token": "<|endoftext|>", "model_max_length": 4096}' > "$m/tokenizer_config.json"
+    for i in 1 2 3 4; do printf '{"id":"q%d","task":"math","prompt":"Say %d.","answer":"%d"}\n' $i $i $i; done > "$t/p.jsonl"
+    for i in 1 2 3 4; do printf '{"prompt":"Say %d.","completion":" %d"}\n' $i $i; done > "$t/s.jsonl"
+    ds-sft train -m "$m" --data "$t/s.jsonl" --template plain --seq-len 32 --batch 2 --steps 1 --threads 1 \
+        --metrics /dev/null -o "$t/sft.tar"
+    ds-grpo train -m "$m" --tasks "$t/p.jsonl" --template plain --prompts-per-step 2 --group-size 2 \
+        --max-tokens 4 --steps 1 --threads 1 --metrics /dev/null -o "$t/grpo.tar"
+    for c in sft grpo; do
+        tar -xOf "$t/$c.tar" generation_config.json | jq -e '.eos_token_id == 7 and .temperature == 0.6 and .top_p == 0.95'
+        tar -xOf "$t/$c.tar" tokenizer_config.json | jq -e '.model_max_length == 4096'
+        ds-pretrain export "$t/$c.tar" "$t/$c-hf"
+        jq -e '.eos_token_id == 7 and .top_p == 0.95' "$t/$c-hf/generation_config.json"
+        jq -e '.eos_token_id == 7' "$t/$c-hf/config.json"
+    done
+    # a resumed run carries them on
+    ds-grpo train -m "$m" --tasks "$t/p.jsonl" --template plain --prompts-per-step 2 --group-size 2 \
+        --max-tokens 4 --steps 2 --threads 1 --metrics /dev/null --resume "$t/grpo.tar" -o "$t/grpo2.tar"
+    tar -xOf "$t/grpo2.tar" generation_config.json | jq -e '.eos_token_id == 7 and .top_p == 0.95'
+}
+
 @test "import: a tokenizer larger than vocab_size is refused" {
     local t="$BATS_TEST_TMPDIR" d="$BATS_FILE_TMPDIR"
     cp -r "$d/qwen-f32" "$t/m"

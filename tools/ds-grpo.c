@@ -226,6 +226,9 @@ int main(int argc, char **argv) {
     AtomicFile mf;
     if (atomic_open(&mf, metrics, &e)) cli_fail_err(PROG, &e);
     o.metrics = mf.f, o.ckpt_path = out, o.stop = &stop_flag, o.record = record;
+    CkptCarry carry; // the starting model's small files (a resumed run's are the base's too)
+    ckpt_carry(resume ? &ck : &base, 0, &carry);
+    o.carry = carry.m, o.ncarry = carry.n;
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
@@ -241,6 +244,7 @@ int main(int argc, char **argv) {
     if (rc) atomic_abort(&mf);
     if (stopped) fprintf(stderr, "%s: stopped at step %ld; checkpoint written to %s\n", PROG, grpo_step(g), out);
     grpo_free(g);
+    ckpt_carry_free(&carry);
     grpo_problems_free(&train);
     grpo_problems_free(&ev);
     model_free_f32(&m);

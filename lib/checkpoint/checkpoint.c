@@ -757,6 +757,26 @@ static char *generation_config(const Checkpoint *ck, size_t *len) {
     return s;
 }
 
+void ckpt_carry(const Checkpoint *ck, int derive, CkptCarry *c) {
+    memset(c, 0, sizeof *c);
+    size_t gl;
+    char *gen = derive || tar_find(&ck->files, "generation_config.json") ? generation_config(ck, &gl) : NULL;
+    if (gen) c->m[c->n++] = (TarMember){"generation_config.json", (uint8_t *)gen, gl};
+    static const char *carried[] = {"tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json"};
+    for (size_t i = 0; i < DS_ARRAY_LEN(carried); i++) {
+        const TarMember *m = tar_find(&ck->files, carried[i]);
+        if (!m) continue;
+        uint8_t *copy = ds_malloc(m->size ? m->size : 1);
+        memcpy(copy, m->data, m->size);
+        c->m[c->n++] = (TarMember){(char *)carried[i], copy, m->size};
+    }
+}
+
+void ckpt_carry_free(CkptCarry *c) {
+    for (int i = 0; i < c->n; i++) free(c->m[i].data);
+    memset(c, 0, sizeof *c);
+}
+
 int ckpt_import(const char *src, const char *out, DsErr *e) {
     Checkpoint ck;
     if (ckpt_open(&ck, src, e)) return DS_ERR;
@@ -779,19 +799,11 @@ int ckpt_import(const char *src, const char *out, DsErr *e) {
     }
     Model_f32 m;
     model_init_f32(&m, &ck.cfg, 0, 1);
-    TarMember extra[4];
-    int nx = 0;
-    size_t gl;
-    char *gen = generation_config(&ck, &gl);
-    if (gen) extra[nx++] = (TarMember){"generation_config.json", (uint8_t *)gen, gl};
-    static const char *carried[] = {"tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json"};
-    for (size_t i = 0; i < DS_ARRAY_LEN(carried); i++) {
-        const TarMember *c = tar_find(&ck.files, carried[i]);
-        if (c) extra[nx++] = *c;
-    }
+    CkptCarry carry;
+    ckpt_carry(&ck, 1, &carry);
     rc = ckpt_load_weights(&ck, &m, e);
-    if (!rc) rc = ckpt_save(out, &m, NULL, tj, tl, NULL, extra, nx, e);
-    free(gen);
+    if (!rc) rc = ckpt_save(out, &m, NULL, tj, tl, NULL, carry.m, carry.n, e);
+    ckpt_carry_free(&carry);
     model_free_f32(&m);
     ckpt_close(&ck);
     return rc;

@@ -72,6 +72,17 @@ int ckpt_save(const char *path, const Model_f32 *m, const AdamW *opt, const char
               size_t tokenizer_len, const json_t *state, const TarMember *extra, int nextra, DsErr *e);
 // A member of the checkpoint by name, or NULL.
 const TarMember *ckpt_member(const Checkpoint *ck, const char *name);
+// The small files a model trained from ck carries into its own checkpoints, as save_pretrained
+// keeps them: generation_config.json (with the EOS/BOS ids ds resolved), tokenizer_config.json,
+// chat_template.jinja and special_tokens_map.json, each only when ck has it. With derive set, a
+// generation_config.json is also written for a ck that has none but knows EOS/BOS ids (import of
+// a folder whose ids live in config.json). The bytes are copies: ck may be closed.
+typedef struct CkptCarry {
+    TarMember m[4]; // names are static strings, data owned here
+    int n;
+} CkptCarry;
+void ckpt_carry(const Checkpoint *ck, int derive, CkptCarry *c);
+void ckpt_carry_free(CkptCarry *c);
 typedef struct CkptExport {
     StDtype dtype;          // ST_BF16 (default), ST_F32 or ST_F16
     uint64_t max_shard;     // bytes of tensor data per shard file (CKPT_DEFAULT_SHARD)

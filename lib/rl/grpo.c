@@ -165,12 +165,15 @@ static int save(GrpoRun *g, DsErr *e) {
                               "ds_version", ds_version());
     if (g->o.record) json_object_set(state, "run", g->o.record);
     DsBuf ref = {0};
-    TarMember extra = {0};
+    int nx = g->o.ncarry;
+    TarMember *extra = ds_malloc((size_t)(nx + 1) * sizeof *extra);
+    if (nx) memcpy(extra, g->o.carry, (size_t)nx * sizeof *extra);
     if (g->has_ref) {
         ckpt_weights_safetensors(&g->ref, &ref);
-        extra = (TarMember){"reference.safetensors", (uint8_t *)ref.data, ref.len};
+        extra[nx++] = (TarMember){"reference.safetensors", (uint8_t *)ref.data, ref.len};
     }
-    int rc = ckpt_save(g->o.ckpt_path, g->pol, &g->opt, g->tok_json, g->tok_len, state, &extra, g->has_ref, e);
+    int rc = ckpt_save(g->o.ckpt_path, g->pol, &g->opt, g->tok_json, g->tok_len, state, extra, nx, e);
+    free(extra);
     dsbuf_free(&ref);
     json_decref(state);
     return rc;

@@ -46,6 +46,8 @@ typedef struct GrpoOpts {
     volatile sig_atomic_t *stop;
     long stop_at;
     json_t *record;                   // options and input hashes for state.json (borrowed)
+    const TarMember *carry;           // the base model's small files, saved with every checkpoint
+    int ncarry;
 } GrpoOpts;
 
 typedef struct GrpoProblems {

@@ -183,8 +183,18 @@ int sft_train_command(const char *prog, int argc, char **argv, int logits, void 
         if (tok_token_id(tok, ct.eos) < 0 || !tok_is_special(tok, (uint32_t)tok_token_id(tok, ct.eos)))
             cli_fail(prog, "%s: eos_token '%s' is not a special token of the tokenizer", tokcfg_name, ct.eos);
     }
-    TarMember extra = {"tokenizer_config.json", (uint8_t *)tokcfg, tokcfg_len};
-    if (has_tokcfg) tc.o.extra = &extra, tc.o.nextra = 1;
+    // The base model's small files (its generation_config.json, chat template files) travel into
+    // the new checkpoint, with the tokenizer_config.json this run uses. A base without a
+    // generation_config.json (a model pretrained here) gets none.
+    CkptCarry carry = {0};
+    const Checkpoint *from = tc.resume ? &ck : bk.path ? &bk : NULL;
+    if (from) ckpt_carry(from, 0, &carry);
+    TarMember extra[DS_ARRAY_LEN(carry.m) + 1];
+    int nx = 0;
+    for (int i = 0; i < carry.n; i++)
+        if (strcmp(carry.m[i].name, "tokenizer_config.json")) extra[nx++] = carry.m[i];
+    if (has_tokcfg) extra[nx++] = (TarMember){"tokenizer_config.json", (uint8_t *)tokcfg, tokcfg_len};
+    tc.o.extra = extra, tc.o.nextra = nx;
     int eos = tok_token_id(tok, eos_name ? eos_name : "<|endoftext|>");
     if (!eos_name && bk.path && bk.n_eos) eos = (int)bk.eos[0]; // the base model's own EOS
     if (eos < 0 && eos_name) {
@@ -282,6 +292,7 @@ int sft_train_command(const char *prog, int argc, char **argv, int logits, void 
     }
     free(tj);
     free(tokcfg);
+    ckpt_carry_free(&carry);
     chat_template_free(&ct);
     ckpt_close(&ck);
     model_free_f32(&m);
