@@ -9,6 +9,7 @@
 #include "checkpoint/checkpoint.h"
 #include "train/distill.h"
 #include "core/jsonl.h"
+#include "core/progress.h"
 #include "rl/rollout.h"
 #include "sft_train.h"
 #include "tool.h"
@@ -186,8 +187,13 @@ static int cmd_sample(int argc, char **argv) {
     eo.max_rows = eo.slots * 2 + g.prefill_chunk;
     Engine *en = engine_new(&m, &eo, &e);
     if (!en) cli_fail_err(PROG, &e);
+    Progress pg;
+    progress_start(&pg, "generate", (double)set.n * s.n, "samples");
+    g.progress = &pg;
     GenStats st;
-    if (rollout_run(en, &g, items, set.n, s.n, &go, on_done, &s, &st, &e)) cli_fail_err(PROG, &e);
+    int grc = rollout_run(en, &g, items, set.n, s.n, &go, on_done, &s, &st, &e);
+    progress_end(&pg, (double)st.samples);
+    if (grc) cli_fail_err(PROG, &e);
 
     // Written in problem and sample order, whatever order the samples finished in.
     AtomicFile f;

@@ -555,8 +555,13 @@ static int run_model(Args *a, DsErr *e) {
     // The ids the model's own files name (or its tokenizer's <|endoftext|>).
     GenConfig g = {.sp = {a->temperature, a->top_p, 0}, .max_tokens = a->max_tokens, .seed = a->seed,
                    .eos = ck.eos, .n_eos = ck.n_eos, .tok = tok, .prefill_chunk = 64};
+    Progress pg;
+    progress_start(&pg, "generate", (double)set.n * a->n, "samples");
+    g.progress = &pg;
     GenStats st;
-    if (rollout_run(en, &g, items, set.n, a->n, NULL, gen_done, &go, &st, e) || fflush(go.out)) goto done;
+    int grc = rollout_run(en, &g, items, set.n, a->n, NULL, gen_done, &go, &st, e);
+    progress_end(&pg, (double)st.samples);
+    if (grc || fflush(go.out)) goto done;
     a->completions = tmp;
     rc = run_grade(a, e);
 done:

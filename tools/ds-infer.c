@@ -1,5 +1,6 @@
 // ds-infer — generation (batched, continuous batching, MTP speculative decoding) and scoring.
 #include <errno.h>
+#include <math.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "checkpoint/checkpoint.h"
 #include "infer/generate.h"
 #include "core/jsonl.h"
+#include "core/progress.h"
 #include "rl/rollout.h"
 #include "infer/score.h"
 #include "infer/serve.h"
@@ -351,9 +353,15 @@ static int cmd_generate(int argc, char **argv) {
     r.tok = L.tok;
     r.vocab = L.m.L.cfg.vocab_size;
     r.max_len = eo.max_len;
-    if (jsonl_open(&r.rd, optind < argc ? argv[optind] : "-", 0, &e)) cli_fail_err(PROG, &e);
+    const char *in = optind < argc ? argv[optind] : "-";
+    if (jsonl_open(&r.rd, in, 0, &e)) cli_fail_err(PROG, &e);
+    long nrec = jsonl_count_lines(in); // a total for the ETA when the input is a file
+    Progress pg;
+    progress_start(&pg, "generate", nrec > 0 ? (double)nrec * r.n : 0, "samples");
+    g.progress = &pg;
     GenStats st;
     int rc = generate(en, &g, next_request, &r, on_done, &r, &st, &e);
+    progress_end(&pg, (double)st.samples);
     if (rc) cli_fail_err(PROG, &e);
     if (stats) {
         json_t *j = json_pack("{s:I,s:I,s:I,s:f,s:f,s:I,s:s,s:i,s:I,s:I,s:f}", "samples", (json_int_t)st.samples,
@@ -400,11 +408,16 @@ static int cmd_score(int argc, char **argv) {
     Scorer *sc = scorer_new(&L.m, 64, &e);
     if (!sc) cli_fail_err(PROG, &e);
     JsonlReader rd;
-    if (jsonl_open(&rd, optind < argc ? argv[optind] : "-", 0, &e)) cli_fail_err(PROG, &e);
+    const char *in = optind < argc ? argv[optind] : "-";
+    if (jsonl_open(&rd, in, 0, &e)) cli_fail_err(PROG, &e);
+    long nrec = jsonl_count_lines(in);
+    Progress pg;
+    progress_start(&pg, "score", nrec > 0 ? (double)nrec : 0, "records");
     json_t *rec;
     int got;
-    long line = 0;
+    long line = 0, scored = 0;
     while ((got = jsonl_next(&rd, &rec, &e)) == 1) {
+        progress_update(&pg, (double)line);
         line++;
         TokIds ids = {0};
         json_t *a = json_object_get(rec, "ids");
@@ -424,9 +437,12 @@ static int cmd_score(int argc, char **argv) {
         }
         double *lp = ds_malloc(sizeof(double) * (ids.n ? ids.n : 1));
         if (scorer_run(sc, ids.ids, ids.n, lp, &e)) {
+            progress_end(&pg, (double)line);
             ds_err_prefix(&e, "%s:%ld", jsonl_name(&rd), rd.line);
             cli_fail_err(PROG, &e);
         }
+        scored += (long)ids.n;
+        progress_status(&pg, "%.0f tokens/s", scored / fmax(ds_now() - pg.start, 1e-9));
         json_t *lps = json_array();
         for (size_t t = 1; t < ids.n; t++) json_array_append_new(lps, json_real(lp[t - 1]));
         free(lp);
@@ -440,6 +456,7 @@ static int cmd_score(int argc, char **argv) {
         tokids_free(&ids);
         if (bad) cli_fail(PROG, "<stdout>: write error: %s", strerror(errno));
     }
+    progress_end(&pg, (double)line);
     if (got < 0) cli_fail_err(PROG, &e);
     jsonl_close(&rd);
     scorer_free(sc);

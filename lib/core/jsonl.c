@@ -1,9 +1,11 @@
 // jsonl.c — streaming JSON-lines reader and writer.
 #include "core/jsonl.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/cli.h"
 
@@ -98,4 +100,24 @@ int jsonl_get_int(const JsonlReader *r, const json_t *obj, const char *key, long
         return ds_errf(e, "%s:%ld: field '%s' must be an integer", jsonl_name(r), r->line, key);
     *out = json_integer_value(v);
     return DS_OK;
+}
+
+long jsonl_count_lines(const char *path) {
+    struct stat sb;
+    if (!strcmp(path, "-") || stat(path, &sb) || !S_ISREG(sb.st_mode)) return -1;
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    long n = 0;
+    int c, blank = 1;
+    while ((c = getc(f)) != EOF) {
+        if (c == '\n') {
+            n += !blank;
+            blank = 1;
+        } else if (!isspace(c)) {
+            blank = 0;
+        }
+    }
+    n += !blank;
+    fclose(f);
+    return n;
 }

@@ -22,6 +22,9 @@ int jsonl_open(JsonlReader *r, const char *path, int skip_bad, DsErr *e);
 // Blank lines are ignored.
 int jsonl_next(JsonlReader *r, json_t **obj, DsErr *e);
 void jsonl_close(JsonlReader *r);
+// The number of non-blank lines of a regular file (for a progress total), or -1 when path is "-",
+// not a regular file or unreadable. Reads the file once; the reader is not affected.
+long jsonl_count_lines(const char *path);
 const char *jsonl_name(const JsonlReader *r); // path for messages
 
 // Writes obj compactly on one line followed by '\n' (keys in insertion order). Returns DS_ERR on

@@ -1,9 +1,11 @@
 // generate.c — continuous batching over engine slots, sampling, stop conditions, MTP drafts.
 #include "infer/generate.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/progress.h"
 #include "core/rng.h"
 
 typedef struct Slot {
@@ -241,6 +243,10 @@ int generate(Engine *en, const GenConfig *c, GenNextFn next, void *next_ctx, Gen
                 rc = DS_ERR;
                 goto done;
             }
+        if (c->progress) {
+            progress_status(c->progress, "%.0f tokens/s", st->tokens / fmax(ds_now() - t0, 1e-9));
+            progress_update(c->progress, (double)st->samples);
+        }
     }
 done:
     st->seconds = ds_now() - t0;

@@ -49,6 +49,7 @@ typedef struct GenConfig {
     // tokenizer); a nonzero return ends the sample with finish "stop". NULL: no calls.
     int (*on_token)(void *ctx, const GenRequest *req, uint32_t tok, const char *text, size_t len);
     void *token_ctx;
+    struct Progress *progress;    // advanced by finished samples, with tokens/s (NULL: none)
 } GenConfig;
 
 typedef struct GenStats {

@@ -12,6 +12,7 @@
 #include "infer/engine.h"
 #include "infer/generate.h"
 #include "core/jsonl.h"
+#include "core/progress.h"
 #include "train/objective.h"
 #include "eval/passk.h"
 #include "core/rng.h"
@@ -334,6 +335,24 @@ static void shuffle_order(int *order, int n, uint64_t seed, long epoch) {
     }
 }
 
+// On a terminal: the progress line shows the last step's reward and accuracy; a step line stays
+// every note_every steps and at the end (with held-out pass@1 when it was measured).
+static void report_step(Progress *pg, const json_t *j, long step, long steps, long note_every) {
+    double reward = json_real_value(json_object_get(j, "reward_mean"));
+    double acc = json_real_value(json_object_get(j, "accuracy"));
+    double len = json_real_value(json_object_get(j, "response_length_mean"));
+    progress_status(pg, "reward %.3f, accuracy %.3f, length %.1f", reward, acc, len);
+    if ((step + 1) % note_every == 0 || step + 1 == steps) {
+        char ev[40] = "";
+        const json_t *p1 = json_object_get(j, "eval_pass@1");
+        if (p1) snprintf(ev, sizeof ev, "  held-out pass@1 %.3f", json_real_value(p1));
+        progress_note(pg, "step %ld/%ld  reward %.3f  accuracy %.3f  format %.3f  length %.1f  kl %.4f%s", step + 1,
+                      steps, reward, acc, json_real_value(json_object_get(j, "format_rate")), len,
+                      json_real_value(json_object_get(j, "kl")), ev);
+    }
+    progress_update(pg, (double)(step + 1));
+}
+
 int grpo_run(GrpoRun *g, const GrpoProblems *ps, const GrpoProblems *ev, int *stopped, DsErr *e) {
     const GrpoOpts *o = &g->o;
     Model_f32 *m = g->pol;
@@ -345,6 +364,10 @@ int grpo_run(GrpoRun *g, const GrpoProblems *ps, const GrpoProblems *ev, int *st
     double t_start = ds_now();
     int rc = DS_OK;
     *stopped = 0;
+    Progress pg;
+    progress_start(&pg, "ds-grpo", (double)o->steps, "steps");
+    pg.from = pg.done = (double)g->step;
+    long note_every = o->eval_every > 0 ? o->eval_every : DS_MAX(1, o->steps / 10);
     for (; g->step < o->steps; g->step++) {
         long step = g->step;
         json_t *j = json_pack("{s:I}", "step", (json_int_t)(step + 1));
@@ -456,6 +479,7 @@ int grpo_run(GrpoRun *g, const GrpoProblems *ps, const GrpoProblems *ev, int *st
             jsonl_write(o->metrics, j);
             fflush(o->metrics);
         }
+        report_step(&pg, j, step, o->steps, note_every);
         json_decref(j);
         j = NULL;
         int stop = (o->stop && *o->stop) || (o->stop_at > 0 && step + 1 == o->stop_at);
@@ -475,6 +499,7 @@ int grpo_run(GrpoRun *g, const GrpoProblems *ps, const GrpoProblems *ev, int *st
         json_decref(j);
         break;
     }
+    progress_end(&pg, (double)g->step);
     free(perm), free(order), free(r), free(A), free(offs), free(lens), free(advs);
     return rc;
 }

@@ -8,6 +8,7 @@
 
 #include "core/cli.h"
 #include "core/jsonl.h"
+#include "core/progress.h"
 #include "nn/moe.h"
 #include "nn/ops.h"
 #include "math/precision.h"
@@ -93,11 +94,25 @@ static int validate(Trainer *t, BatchFn val, void *ctx, double *loss, DsErr *e) 
     return DS_OK;
 }
 
-int trainer_run(Trainer *t, BatchFn train, void *train_ctx, BatchFn val, void *val_ctx, int *stopped,
-                DsErr *e) {
+// On a terminal: a progress line (steps, rate, ETA, the last loss) and a step line that stays,
+// every eval_every steps (or every tenth of the run) and at the end.
+static void report_step(Progress *pg, const TrainOpts *o, long step, const ModelLossStats *sum, double vl,
+                        double lr, double norm, double tok_s) {
+    long every = o->eval_every > 0 ? o->eval_every : DS_MAX(1, o->steps / 10);
+    progress_status(pg, "loss %.4f, %.0f tok/s", sum->loss, tok_s);
+    if ((step + 1) % every == 0 || step + 1 == o->steps) {
+        char val[40] = "";
+        if (!isnan(vl)) snprintf(val, sizeof val, "  val %.4f", vl);
+        progress_note(pg, "step %ld/%ld  loss %.4f%s  lr %.2e  grad norm %.3f  %.0f tok/s", step + 1, o->steps,
+                      sum->loss, val, lr, norm, tok_s);
+    }
+    progress_update(pg, (double)(step + 1));
+}
+
+static int run_steps(Trainer *t, BatchFn train, void *train_ctx, BatchFn val, void *val_ctx, int *stopped,
+                     Progress *pg, DsErr *e) {
     const TrainOpts *o = &t->o;
     Model_f32 *m = t->model;
-    *stopped = 0;
     double flops_tok = train_flops_per_token(m, o->seq_len), t0 = ds_now();
     long tokens_per_step = (long)o->batch * o->seq_len * o->accum;
     for (; t->step < o->steps; t->step++) {
@@ -128,7 +143,7 @@ int trainer_run(Trainer *t, BatchFn train, void *train_ctx, BatchFn val, void *v
         json_t *loads = json_array();
         update_bias(t, gamma, loads);
         model_params_changed_f32(m);
-        double dt = ds_now() - ts;
+        double dt = ds_now() - ts, vl = NAN;
         if (o->metrics) {
             json_t *j = json_pack("{s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:o,s:f}", "step", (json_int_t)(step + 1),
                                   "loss", sum.loss, "mtp_loss", sum.mtp_loss, "balance_loss", sum.balance_loss,
@@ -138,7 +153,6 @@ int trainer_run(Trainer *t, BatchFn train, void *train_ctx, BatchFn val, void *v
                                   "expert_load_max_over_mean", loads, "time", ds_now() - t0);
             json_object_set_new(j, "precision", json_string(precision_name(m->precision)));
             if (o->eval_every > 0 && val && ((step + 1) % o->eval_every == 0 || step + 1 == o->steps)) {
-                double vl;
                 if (validate(t, val, val_ctx, &vl, e)) {
                     json_decref(j);
                     return DS_ERR;
@@ -151,6 +165,7 @@ int trainer_run(Trainer *t, BatchFn train, void *train_ctx, BatchFn val, void *v
         } else {
             json_decref(loads);
         }
+        report_step(pg, o, step, &sum, vl, lr, norm, tokens_per_step / dt);
         int last = t->step + 1 == o->steps;
         int stop = (o->stop && *o->stop) || (o->stop_at > 0 && step + 1 == o->stop_at);
         if (stop || last || (o->ckpt_every > 0 && (step + 1) % o->ckpt_every == 0)) {
@@ -165,6 +180,17 @@ int trainer_run(Trainer *t, BatchFn train, void *train_ctx, BatchFn val, void *v
         }
     }
     return DS_OK;
+}
+
+int trainer_run(Trainer *t, BatchFn train, void *train_ctx, BatchFn val, void *val_ctx, int *stopped,
+                DsErr *e) {
+    *stopped = 0;
+    Progress pg;
+    progress_start(&pg, t->o.label ? t->o.label : "train", (double)t->o.steps, "steps");
+    pg.from = pg.done = (double)t->step;
+    int rc = run_steps(t, train, train_ctx, val, val_ctx, stopped, &pg, e);
+    progress_end(&pg, (double)t->step);
+    return rc;
 }
 
 int window_batch(void *ctx, long step, int micro, int *tokens, int *targets, int *pos, DsErr *e) {

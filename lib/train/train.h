@@ -44,6 +44,7 @@ typedef struct TrainOpts {
     json_t *record;                 // options and input hashes recorded in state.json (borrowed)
     LossFn loss;                    // NULL: the default objective
     void *loss_ctx;
+    const char *label;              // the progress line's name on a terminal (NULL: "train")
 } TrainOpts;
 
 typedef struct Trainer {

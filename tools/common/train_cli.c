@@ -105,6 +105,7 @@ void train_cli_usage(void) {
 
 void train_cli_finish(const char *prog, TrainCli *tc) {
     TrainOpts *o = &tc->o;
+    o->label = prog; // the progress line on a terminal
     if (!tc->out) cli_usage_error(prog, "train: -o CKPT.tar is required");
     if (schedule_parse(tc->sched, &o->sched.kind)) cli_usage_error(prog, "--schedule: unknown '%s'", tc->sched);
     if (o->sched.min_lr < 0) o->sched.min_lr = o->sched.lr / 10;
