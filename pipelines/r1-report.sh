@@ -34,3 +34,6 @@ if [ -f "$d/student-distill.eval.json" ] && [ -f "$d/student-rl.eval.json" ]; th
     echo
     awk -v a="$a" -v b="$b" 'BEGIN { printf "Distillation vs RL on the small model (R1 section 4.1): %.1f%% vs %.1f%% pass@1: %s.\n", 100 * a, 100 * b, (a > b ? "distillation wins, as in the paper" : (a < b ? "RL wins, unlike the paper" : "a tie")) }'
 fi
+echo
+echo "Curves: coldstart.png, rs-sft.png, student-base.png and student-distill.png (training loss,"
+echo "learning rate, gradient norm, throughput); rl.png and student-rl.png (reward, accuracy, length, KL)."

@@ -38,4 +38,4 @@ echo
 b=$(jq '.["pass@1"]' "$d/base.eval.json") r=$(jq '.["pass@1"]' "$d/rl.eval.json")
 awk -v b="$b" -v r="$r" 'BEGIN { printf "pass@1 gain: %.1fx (goal: at least 3x and at least 30%%)\n", (b > 0 ? r / b : 0) }'
 echo
-echo "RL curves: rl.png; per-step metrics: rl.jsonl."
+echo "RL curves: rl.png; per-step metrics: rl.jsonl. Pretraining curves: pretrain.png (pretrain.jsonl)."

@@ -117,7 +117,13 @@ $(R1)/%.lang.json: $(R1)/%.completions.jsonl
 	$(TZ_BIN)/ds-eval --task lang --lang-script latin --problems $(TZ)/test.jsonl $< --k 1 \
 	    --summary $@ > /dev/null
 
+# Curves of every training stage beside the table: SFT and pretraining (plot-train.sh), RL
+# (plot-grpo.sh), one PNG per stage.
+R1_SFT_CURVES = coldstart rs-sft student-base student-distill
 $(R1)/report.md: $(foreach s,$(R1_STAGES),$(R1)/$(s).eval.json $(R1)/$(s).lang.json)
+	$(foreach s,$(R1_SFT_CURVES),pipelines/plot-train.sh $(R1)/$(s).metrics.jsonl $(R1)/$(s).png "$(s)" &&) true
+	pipelines/plot-grpo.sh $(R1)/rl.jsonl $(R1)/rl.png "reasoning RL from the cold start"
+	pipelines/plot-grpo.sh $(R1)/student-rl.jsonl $(R1)/student-rl.png "the student trained by GRPO"
 	pipelines/r1-report.sh $(R1) $(R1_STAGES) > $@.tmp
 	mv $@.tmp $@
 	@cat $@

@@ -138,6 +138,7 @@ $(TZ)/rl.tar: $(TZ)/base.tar $(TZ)/train.jsonl $(TZ)/test.jsonl $(TZ)/rl.args
 	    --metrics $(TZ)/rl.jsonl
 
 $(TZ)/report.md: $(TZ)/base.eval.json $(TZ)/rl.eval.json $(TZ)/rl.tar
+	pipelines/plot-train.sh $(TZ)/pretrain.jsonl $(TZ)/pretrain.png "Pretraining the base on the Countdown corpus"
 	pipelines/plot-grpo.sh $(TZ)/rl.jsonl $(TZ)/rl.png "R1-Zero on Countdown (GRPO)"
 	pipelines/tinyzero-report.sh $(TZ) > $@.tmp
 	mv $@.tmp $@

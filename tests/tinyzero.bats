@@ -9,7 +9,7 @@ load helpers
     [ "$status" -eq 0 ] || { echo "$output" | tail -30; false; }
     local d="$BATS_TEST_TMPDIR/tz"
     for f in test.jsonl train.jsonl corpus.jsonl tok.json base.tar base.eval.json rl.tar rl.jsonl \
-             rl.eval.json rl.png report.md base.completions.jsonl rl.completions.jsonl; do
+             rl.eval.json rl.png pretrain.png report.md base.completions.jsonl rl.completions.jsonl; do
         [ -s "$d/$f" ] || { echo "missing $f"; false; }
     done
     # held-out problems never reach the corpus
@@ -48,6 +48,9 @@ load helpers
         grep -q "^| $s | " "$d/r1/report.md" || { echo "no row for $s"; false; }
     done
     grep -q "^Distillation vs RL on the small model" "$d/r1/report.md"
+    for c in coldstart rs-sft student-base student-distill rl student-rl; do
+        [ -s "$d/r1/$c.png" ] || { echo "no curves for $c"; false; }
+    done
     # the cold-start traces are correct, English and outside the held-out set
     jq -e -s 'length == 48 and all(.completion | test("<answer>"))' "$d/r1/coldstart.jsonl"
     local key='"\(.t):\(.n | split(", ") | map(tonumber) | sort | join(","))"'
