@@ -24,6 +24,7 @@ key() { jq -c '[.id, .sample, .completion, .finish_reason, .n_tokens]' | sort; }
 @test "infer unit: a sequence's logits are bit-identical alone or in a batch of 16" { unit infer batch_independent; }
 @test "infer unit: greedy tokens equal across naive/absorbed, speculative, batch sizes" { unit infer greedy_equal_across_modes; }
 @test "infer unit: an engine not refreshed after the weights changed refuses to run" { unit infer stale_engine_refused; }
+@test "infer unit: rowgemm's AVX-512 and 8-lane kernels give the same bits (400 shapes)" { unit infer rowgemm_kernels_agree; }
 @test "rollout unit: a sample's stream is sha256 of its id; GRPO step seeds" { unit rollout stream_definition step_seeds; }
 @test "rollout unit: rollout_run draws what generate draws for (seed, id, index), for any slot count" { unit rollout run_matches_requests; }
 @test "rollout unit: pass@1, pass@k and maj@k means over problems" { unit rollout passk_means; }
@@ -56,6 +57,31 @@ key() { jq -c '[.id, .sample, .completion, .finish_reason, .n_tokens]' | sort; }
     [ "$(wc -l < "$t/b1")" -eq 36 ]
     gen --temperature 1 --n 3 --seed 8 --batch 16 | key > "$t/other"
     ! diff -q "$t/b1" "$t/other"
+}
+
+@test "infer: samples of one prompt share its prefill and equal unshared samples (MTP too)" {
+    local t="$BATS_TEST_TMPDIR"
+    # distinct prompts (equal prompts of different records share too)
+    jq -c '.prompt = "\(.id): \(.prompt)"' "$BATS_FILE_TMPDIR/prompts.jsonl" > "$t/p.jsonl"
+    gen() { ds-infer generate -m "$BATS_FILE_TMPDIR/ck.tar" --max-tokens 24 "$@" "$t/p.jsonl"; }
+    gen --temperature 1 --n 5 --seed 3 --batch 64 --ordered --ids --stats "$t/s1" | jq -c 'del(.time)' > "$t/shared"
+    gen --temperature 1 --n 5 --seed 3 --batch 7 --ordered --ids --stats "$t/s7" | jq -c 'del(.time)' > "$t/some"
+    gen --temperature 1 --n 5 --seed 3 --batch 64 --ordered --ids --no-prefix-share --stats "$t/s0" |
+        jq -c 'del(.time)' > "$t/alone"
+    diff "$t/shared" "$t/alone"
+    diff "$t/some" "$t/alone"
+    # all 60 samples fit at once: four of every five copy all but the last prompt token
+    local want
+    want=$(jq -s 'map(.n_prompt_tokens - 1) | add * 4 / 5' "$t/shared")
+    jq -e ".prefix_shared_tokens == $want" "$t/s1"
+    # 7 slots: a group is split over refills; a later sample shares with any running one of its group
+    jq -e ".prefix_shared_tokens > 0 and .prefix_shared_tokens <= $want" "$t/s7"
+    jq -e '.prefix_shared_tokens == 0' "$t/s0"
+    # greedy MTP speculation over shared prefixes: the MTP block's cache is shared too
+    gen --temperature 0 --n 3 --speculative mtp --ordered | jq -c 'del(.time)' > "$t/spec"
+    gen --temperature 0 --n 3 --speculative mtp --ordered --no-prefix-share | jq -c 'del(.time)' > "$t/spec0"
+    diff "$t/spec" "$t/spec0"
+    [ "$(wc -l < "$t/spec")" -eq 36 ]
 }
 
 @test "infer: parallel --pipe -k with --ordered is identical to one process" {

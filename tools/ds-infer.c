@@ -41,7 +41,9 @@ static void usage(void) {
            "  --ordered            print samples in input order (identical output when split with\n"
            "                       parallel --pipe -k)\n"
            "  --ids --logprobs     include token ids / per-token logprobs\n"
-           "  --stats FILE         JSON: tokens/s, cache bytes per token, MTP acceptance\n"
+           "  --stats FILE         JSON: tokens/s, cache bytes per token, MTP acceptance, prompt\n"
+           "                       tokens shared between samples of one prompt\n"
+           "  --no-prefix-share    prefill every sample's prompt itself (same samples, slower)\n"
            "  --threads N\n"
            "score: reads {\"id\", \"ids\": [...]} (or \"text\" with a tokenizer); prints\n"
            "{\"id\", \"logprobs\": [...]}: log p(ids[t] | ids[<t]) for t = 1..n-1 under the main head.\n"
@@ -57,7 +59,8 @@ static void usage(void) {
 
 enum {
     O_N = OPT_FIRST_TOOL_OPTION, O_MAXTOK, O_TEMP, O_TOPP, O_TOPK, O_SEED, O_STOP, O_EOS, O_TEMPLATE,
-    O_BATCH, O_CHUNK, O_MAXLEN, O_ATTN, O_SPEC, O_ORDERED, O_IDS, O_LOGPROBS, O_STATS, O_THREADS
+    O_BATCH, O_CHUNK, O_MAXLEN, O_ATTN, O_SPEC, O_ORDERED, O_IDS, O_LOGPROBS, O_STATS, O_THREADS,
+    O_NOSHARE
 };
 
 typedef struct Loaded {
@@ -271,7 +274,8 @@ static int cmd_generate(int argc, char **argv) {
         {"template", 1, 0, O_TEMPLATE}, {"batch", 1, 0, O_BATCH}, {"prefill-chunk", 1, 0, O_CHUNK},
         {"max-len", 1, 0, O_MAXLEN}, {"attn", 1, 0, O_ATTN}, {"speculative", 1, 0, O_SPEC},
         {"ordered", 0, 0, O_ORDERED}, {"ids", 0, 0, O_IDS}, {"logprobs", 0, 0, O_LOGPROBS},
-        {"stats", 1, 0, O_STATS}, {"threads", 1, 0, O_THREADS}, {0, 0, 0, 0}};
+        {"stats", 1, 0, O_STATS}, {"threads", 1, 0, O_THREADS}, {"no-prefix-share", 0, 0, O_NOSHARE},
+        {0, 0, 0, 0}};
     const char *model = NULL, *stats = NULL, *tmpl = "plain";
     const char *stops[64], *eos_names[16];
     int nstops = 0, neos = 0, c;
@@ -314,6 +318,7 @@ static int cmd_generate(int argc, char **argv) {
         case O_LOGPROBS: r.want_lp = 1; break;
         case O_STATS: stats = optarg; break;
         case O_THREADS: cli_set_threads((int)cli_long(PROG, "--threads", optarg, 1, 1024)); break;
+        case O_NOSHARE: g.no_prefix_share = 1; break;
         default: cli_usage_error(PROG, "unknown option");
         }
     }
@@ -364,13 +369,14 @@ static int cmd_generate(int argc, char **argv) {
     progress_end(&pg, (double)st.samples);
     if (rc) cli_fail_err(PROG, &e);
     if (stats) {
-        json_t *j = json_pack("{s:I,s:I,s:I,s:f,s:f,s:I,s:s,s:i,s:I,s:I,s:f}", "samples", (json_int_t)st.samples,
+        json_t *j = json_pack("{s:I,s:I,s:I,s:f,s:f,s:I,s:s,s:i,s:I,s:I,s:f,s:I}", "samples", (json_int_t)st.samples,
                               "tokens", (json_int_t)st.tokens, "forwards", (json_int_t)st.forwards,
                               "seconds", st.seconds, "tokens_per_s", st.seconds > 0 ? st.tokens / st.seconds : 0,
                               "cache_bytes_per_token", (json_int_t)engine_cache_bytes_per_token(en),
                               "attn", eo.naive_attn ? "naive" : "absorbed", "batch", eo.slots,
                               "drafted", (json_int_t)st.drafted, "accepted", (json_int_t)st.accepted,
-                              "acceptance", st.drafted ? (double)st.accepted / st.drafted : 0.0);
+                              "acceptance", st.drafted ? (double)st.accepted / st.drafted : 0.0,
+                              "prefix_shared_tokens", (json_int_t)st.shared);
         AtomicFile f;
         if (atomic_open(&f, stats, &e) || jsonl_write(f.f, j) || atomic_commit(&f, &e)) cli_fail_err(PROG, &e);
         json_decref(j);

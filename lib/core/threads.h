@@ -11,4 +11,14 @@ typedef void (*ThreadsFn)(void *ctx, int tid, int i0, int i1);
 // runs its chunk on the caller, so the result never depends on thread creation succeeding.
 void threads_run(int threads, int n, ThreadsFn fn, void *ctx);
 
+// A pool of threads - 1 workers started once and kept, for callers that split many short loops
+// (the inference engine: a hundred splits per forward). threadpool_run splits exactly as
+// threads_run does, so results are the same with either. A pool runs one loop at a time: it
+// belongs to one caller (its owner), which must not call it from inside fn.
+typedef struct ThreadPool ThreadPool;
+ThreadPool *threadpool_new(int threads); // NULL when threads <= 1 (threadpool_run then runs inline)
+void threadpool_free(ThreadPool *p);
+// Runs fn over [0, n) in min(threads, pool size, n) chunks, as threads_run(threads, n, fn, ctx).
+void threadpool_run(ThreadPool *p, int threads, int n, ThreadsFn fn, void *ctx);
+
 #endif

@@ -29,6 +29,7 @@ struct Engine {
     size_t *at;          // [max_rows] cache offset of each row's (slot, block, position)
     float *rstd;
     int threads;         // rows of attention and columns of large GEMMs are split over these
+    ThreadPool *pool;    // threads - 1 workers kept for the engine's life (NULL: one thread)
     void *buf;           // the one backend allocation every buffer above points into
     size_t bytes;
 };
@@ -88,6 +89,7 @@ Engine *engine_new(const Model_f32 *m, const EngineOpts *o, DsErr *e) {
     en->per_tok = en->absorbed ? (size_t)c->kv_lora_rank + c->qk_rope_head_dim
                                : (size_t)config_kv_heads(c) * (config_qk_head_dim(c) + config_v_head_dim(c));
     en->threads = DS_MAX(1, DS_MIN(m->be->threads(), 16));
+    en->pool = threadpool_new(en->threads);
     BufPlan plan = {0};
     engine_layout(en, &plan);
     en->bytes = plan.used;
@@ -117,6 +119,7 @@ void engine_refresh(Engine *en) {
 void engine_free(Engine *en) {
     if (!en) return;
     en->m->be->free(en->buf);
+    threadpool_free(en->pool);
     free(en->len), free(en->at);
     free(en);
 }
@@ -139,6 +142,13 @@ static size_t cache_off(const Engine *en, int slot, int blk, int pos) {
 }
 static float *cache_at(Engine *en, int slot, int blk, int pos) {
     return en->cache + cache_off(en, slot, blk, pos);
+}
+
+void engine_copy_prefix(Engine *en, int dst, int src, int n) {
+    DS_CHECK(n >= 0 && n <= en->len[src] && n <= en->o.max_len && dst != src);
+    for (int b = 0; b < en->nblk; b++)
+        en->m->be->copy(cache_at(en, dst, b, 0), cache_at(en, src, b, 0), sizeof(float) * (size_t)n * en->per_tok);
+    en->len[dst] = n;
 }
 
 // softmax of scale·s over s[0..n), in place (sums in double for stability)
@@ -175,13 +185,13 @@ static void col_part(void *ctx, int tid, int i0, int i1) {
 
 static void prow_ld(const Engine *en, float *out, int ldo, const float *x, int ldx, const float *w,
                     int ldw, const float *bias, int R, int K, int N, int acc) {
-    // below ~1M multiply-adds a thread costs more than it saves
-    if (en->threads < 2 || (double)R * K * N < 1e6 || N < 8) {
+    // below ~200k multiply-adds handing work to a pooled thread costs more than it saves
+    if (en->threads < 2 || (double)R * K * N < 2e5 || N < 8) {
         rowgemm_ld(out, ldo, x, ldx, w, ldw, bias, R, K, N, acc);
         return;
     }
     ColJob j = {out, x, w, bias, ldo, ldx, ldw, R, K, N, acc, en->threads};
-    threads_run(en->threads, en->threads, col_part, &j);
+    threadpool_run(en->pool, en->threads, en->threads, col_part, &j);
 }
 
 static void prow(const Engine *en, float *out, int ldo, const float *x, int ldx, const float *w,
@@ -191,6 +201,23 @@ static void prow(const Engine *en, float *out, int ldo, const float *x, int ldx,
 
 // ----------------------------------------------------------------------------
 // attention rows: each row reads only its own slot's cache, so rows split over threads freely
+
+// o[h][0..w) = Σ_j p[h][j] · c_j[0..w) over j = 0..n-1 in order, c_j = c + j·ldc. Each element is
+// one multiply and one add per j in that order whatever the vector width, so the clones (gcc
+// vectorises each at its own width) give the same bits.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void weighted_rows(float *o, const float *p, int H, int n, const float *c, int ldc, int w) {
+    memset(o, 0, sizeof(float) * (size_t)H * w);
+    for (int j = 0; j < n; j++) {
+        const float *cj = c + (size_t)j * ldc;
+        for (int hh = 0; hh < H; hh++) {
+            float pj = p[(size_t)hh * n + j], *oh = o + (size_t)hh * w;
+            for (int i = 0; i < w; i++) oh[i] += pj * cj[i];
+        }
+    }
+}
 
 typedef struct RowJob {
     Engine *en;
@@ -217,15 +244,7 @@ static void latent_rows(void *ctx, int tid, int r0, int r1) {
         const float *c0 = cache_at(en, jb->slot[r], jb->blk, 0);
         rowgemm_ld(scores, n, qcat, W, c0, W, NULL, H, W, n, 0);
         for (int hh = 0; hh < H; hh++) softmax(scores + (size_t)hh * n, n, jb->scale);
-        float *ol = en->olat + (size_t)r * H * rkv;
-        memset(ol, 0, sizeof(float) * (size_t)H * rkv);
-        for (int j = 0; j < n; j++) {
-            const float *cj = c0 + (size_t)j * W;
-            for (int hh = 0; hh < H; hh++) {
-                float p = scores[(size_t)hh * n + j], *o = ol + (size_t)hh * rkv;
-                for (int i = 0; i < rkv; i++) o[i] += p * cj[i];
-            }
-        }
+        weighted_rows(en->olat + (size_t)r * H * rkv, scores, H, n, c0, W, rkv);
     }
 }
 
@@ -291,7 +310,7 @@ static void attention(Engine *en, int blk, int R, const int *slot, const int *po
                 prow(en, en->qlat + (size_t)hh * rkv, H * rkv, en->q + (size_t)hh * dqk, H * dqk,
                         en->wuk + ((size_t)blk * H + hh) * rkv * dn, NULL, R, dn, rkv, 0);
             RowJob jb = {en, blk, slot, pos, scale};
-            threads_run(DS_MIN(en->threads, R), R, latent_rows, &jb);
+            threadpool_run(en->pool, en->threads, R, latent_rows, &jb);
             // W_UV after the weighted sum: v_h = W_UV_h · o_lat[h].
             const float *kvb = P + y->kv_b;
             for (int hh = 0; hh < H; hh++)
@@ -314,7 +333,7 @@ static void attention(Engine *en, int blk, int R, const int *slot, const int *po
         scatter_rows_f32(en->cache, en->at, en->qkv + H * dqk, W, R, Hkv * (dqk + dv));
     }
     RowJob jb = {en, blk, slot, pos, scale};
-    threads_run(DS_MIN(en->threads, R), R, expanded_rows, &jb);
+    threadpool_run(en->pool, en->threads, R, expanded_rows, &jb);
 }
 
 static void ffn(Engine *en, int blk, int R, const float *h2, float *x) {

@@ -42,5 +42,9 @@ void engine_mtp_forward(Engine *en, int R, const int *src, const int *slot, cons
 void engine_refresh(Engine *en);
 // Forgets cached positions >= len of a slot (len 0 frees it for a new sequence).
 void engine_truncate(Engine *en, int slot, int len);
+// Makes positions [0, n) of slot dst a copy of slot src's (every block, MTP included): the cache a
+// prefill of the same tokens would have written, bit for bit, since a row's result depends only
+// on its own slot. src must hold at least n positions.
+void engine_copy_prefix(Engine *en, int dst, int src, int n);
 
 #endif

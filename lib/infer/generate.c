@@ -25,6 +25,7 @@ typedef struct Slot {
     double t0;
     const SampleParams *sp; // the request's or the config's
     int max_tokens;
+    int donor;          // >= 0: waiting to copy that slot's prompt prefix (GenStats.shared)
 } Slot;
 
 typedef struct Gen {
@@ -77,6 +78,23 @@ static void commit(Gen *g, Slot *s, int tok, const float *logits) {
         return;
     }
     if (s->nout >= s->max_tokens || s->req.prompt_len + s->nout >= g->max_len) s->finish = "length";
+}
+
+// A running slot whose prompt equals slot i's and that will feed it (not itself waiting, not
+// already past it with a different cache: a slot keeps its prompt positions while it runs), or -1.
+// Prompts of one token have nothing to share.
+static int find_donor(const Gen *g, int i) {
+    const GenRequest *r = &g->s[i].req;
+    if (r->prompt_len < 2) return -1;
+    for (int j = 0; j < g->nslots; j++) {
+        const Slot *d = &g->s[j];
+        if (j == i || !d->active || d->donor >= 0 || (d->finish && d->fed < d->req.prompt_len)) continue;
+        if (d->req.prompt_len != r->prompt_len) continue;
+        if (d->req.prompt != r->prompt && memcmp(d->req.prompt, r->prompt, sizeof(uint32_t) * (size_t)r->prompt_len))
+            continue;
+        return j;
+    }
+    return -1;
 }
 
 static int deliver(Gen *g, Slot *s, GenDoneFn done, void *ctx, GenStats *st, DsErr *e) {
@@ -152,6 +170,7 @@ int generate(Engine *en, const GenConfig *c, GenNextFn next, void *next_ctx, Gen
                 goto done;
             }
             if (s->max_tokens == 0) s->finish = "length";
+            s->donor = c->no_prefix_share || s->finish ? -1 : find_donor(&g, i);
         }
         // 2. rows: prompt chunks, or the pending token (+ its draft)
         int nr = 0, any = 0;
@@ -160,7 +179,7 @@ int generate(Engine *en, const GenConfig *c, GenNextFn next, void *next_ctx, Gen
             if (!s->active) continue;
             any = 1;
             s->nrows = 0;
-            if (s->finish) continue;
+            if (s->finish || s->donor >= 0) continue;
             int want = s->fed < s->req.prompt_len ? DS_MIN(chunk, s->req.prompt_len - s->fed) : 1 + s->has_draft;
             if (nr + want > R) want = s->fed < s->req.prompt_len ? R - nr : 0;
             if (want <= 0) continue;
@@ -236,6 +255,18 @@ int generate(Engine *en, const GenConfig *c, GenNextFn next, void *next_ctx, Gen
                     s->has_draft = 1;
                 }
             }
+        }
+        // 4b. slots waiting for a shared prefix take it once the donor has fed it
+        for (int i = 0; i < g.nslots; i++) {
+            Slot *s = &g.s[i];
+            if (!s->active || s->donor < 0) continue;
+            const Slot *d = &g.s[s->donor];
+            int n = s->req.prompt_len - 1;
+            if (d->fed < n) continue;
+            engine_copy_prefix(en, i, s->donor, n);
+            s->fed = s->len = n;
+            s->donor = -1;
+            st->shared += n;
         }
         // 5. deliver finished samples
         for (int i = 0; i < g.nslots; i++)

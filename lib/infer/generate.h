@@ -50,10 +50,15 @@ typedef struct GenConfig {
     int (*on_token)(void *ctx, const GenRequest *req, uint32_t tok, const char *text, size_t len);
     void *token_ctx;
     struct Progress *progress;    // advanced by finished samples, with tokens/s (NULL: none)
+    int no_prefix_share;          // prefill every prompt itself (see GenStats.shared)
 } GenConfig;
 
+// Samples of one prompt (a GRPO group, pass@k, --n) share its prefill: a request whose prompt
+// equals a running slot's waits until that slot has fed all but the last prompt token, copies
+// those cache positions and feeds only the last one itself. The cache holds the same bits either
+// way, so samples are unchanged; `shared` counts the prompt tokens copied instead of computed.
 typedef struct GenStats {
-    long samples, tokens, forwards, drafted, accepted;
+    long samples, tokens, forwards, drafted, accepted, shared;
     double seconds;
 } GenStats;
 

@@ -11,6 +11,9 @@ void rowgemm_ld(float *out, int ldo, const float *x, int ldx, const float *w, in
                 int R, int K, int N, int accumulate);
 void rowgemm(float *out, int ldo, const float *x, int ldx, const float *w, const float *bias, int R,
              int K, int N, int accumulate);
+// The 8-lane kernel alone, never the AVX-512 one: tests check that both give the same bits.
+void rowgemm_ld_lanes8(float *out, int ldo, const float *x, int ldx, const float *w, int ldw, const float *bias,
+                       int R, int K, int N, int accumulate);
 // Σ a[i]·b[i] in the same operation order as one rowgemm element.
 float rowdot(const float *a, const float *b, int n);
 

@@ -10,11 +10,7 @@
 
 #include "core/common.h"
 
-static void *cpu_alloc(size_t bytes) {
-    void *p = ds_aligned_alloc(bytes ? bytes : 1);
-    memset(p, 0, bytes);
-    return p;
-}
+static void *cpu_alloc(size_t bytes) { return ds_aligned_alloc(bytes ? bytes : 1); } // zeroed
 static void cpu_free(void *p) { free(p); }
 static void cpu_zero(void *p, size_t bytes) {
     if (bytes) memset(p, 0, bytes);

@@ -5,6 +5,7 @@
 #include "core/jsonl.h"
 #include "core/rng.h"
 #include "core/sha256.h"
+#include "core/threads.h"
 #include "unit.h"
 
 static void sha256_vectors(T *t) {
@@ -120,5 +121,33 @@ static void atomic_file_commit_and_abort(T *t) {
     CHECK(t, rmdir(dir) == 0); // no temp file left behind
 }
 
+// Records which chunk (tid, i0, i1) covered each index.
+typedef struct Cover {
+    int tid[64], i0[64], i1[64], hits[64];
+} Cover;
+static void cover_fn(void *ctx, int tid, int i0, int i1) {
+    Cover *c = ctx;
+    for (int i = i0; i < i1; i++) c->tid[i] = tid, c->i0[i] = i0, c->i1[i] = i1, __atomic_add_fetch(&c->hits[i], 1, __ATOMIC_RELAXED);
+}
+
+// A pool splits a loop exactly as threads_run does (same chunks, same thread ids), every index
+// once, for every pool size, thread count and length, many times over on the same pool.
+static void threadpool_splits_as_threads_run(T *t) {
+    for (int size = 1; size <= 4; size++) {
+        ThreadPool *p = threadpool_new(size);
+        CHECK(t, (p == NULL) == (size == 1));
+        for (int rep = 0; rep < 50; rep++)
+            for (int threads = 1; threads <= 5; threads++)
+                for (int n = 0; n <= 64; n += 7) {
+                    Cover a = {0}, b = {0};
+                    threads_run(threads < size ? threads : size, n, cover_fn, &a);
+                    threadpool_run(p, threads, n, cover_fn, &b);
+                    CHECKF(t, !memcmp(&a, &b, sizeof a), "size %d threads %d n %d", size, threads, n);
+                    for (int i = 0; i < n; i++) CHECK(t, b.hits[i] == 1);
+                }
+        threadpool_free(p);
+    }
+}
+
 UNIT_MAIN(CASE(sha256_vectors), CASE(rng_streams), CASE(jsonl_reads_and_reports),
-          CASE(atomic_file_commit_and_abort))
+          CASE(atomic_file_commit_and_abort), CASE(threadpool_splits_as_threads_run))

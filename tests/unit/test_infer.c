@@ -2,12 +2,14 @@
 // GQA, batch composition, speculative MTP rows.
 #include <math.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "infer/engine.h"
 #include "infer/generate.h"
 #include "core/rng.h"
+#include "math/rowgemm.h"
 #include "unit.h"
 
 static const char *CFG_V3 =
@@ -201,6 +203,33 @@ static void stale_engine_refused(T *t) {
     model_free_f32(&m);
 }
 
+// rowgemm's wide kernel (AVX-512, where the CPU has it) and its 8-lane kernel give the same bits
+// for every shape, stride, bias and accumulate mode: the per-element operation sequence is the
+// contract that keeps samples independent of the machine's vector width.
+static void rowgemm_kernels_agree(T *t) {
+    Rng r;
+    rng_seed(&r, 5);
+    long mismatches = 0, cases = 0;
+    for (int it = 0; it < 400; it++) {
+        int R = 1 + (int)rng_below(&r, 13), K = 1 + (int)rng_below(&r, 300), N = 1 + (int)rng_below(&r, 21);
+        int ldx = K + (int)rng_below(&r, 3), ldw = K + (int)rng_below(&r, 3), ldo = N + (int)rng_below(&r, 3);
+        int acc = (int)rng_below(&r, 2), with_bias = (int)rng_below(&r, 2);
+        float *x = malloc(sizeof(float) * (size_t)R * ldx), *w = malloc(sizeof(float) * (size_t)N * ldw);
+        float *b = malloc(sizeof(float) * (size_t)N), *o1 = malloc(sizeof(float) * (size_t)R * ldo);
+        float *o2 = malloc(sizeof(float) * (size_t)R * ldo);
+        for (int i = 0; i < R * ldx; i++) x[i] = (float)(rng_uniform(&r) * 2 - 1);
+        for (int i = 0; i < N * ldw; i++) w[i] = (float)(rng_uniform(&r) * 2 - 1) * 1e3f;
+        for (int i = 0; i < N; i++) b[i] = (float)rng_uniform(&r);
+        for (int i = 0; i < R * ldo; i++) o1[i] = o2[i] = (float)rng_uniform(&r);
+        rowgemm_ld(o1, ldo, x, ldx, w, ldw, with_bias ? b : NULL, R, K, N, acc);
+        rowgemm_ld_lanes8(o2, ldo, x, ldx, w, ldw, with_bias ? b : NULL, R, K, N, acc);
+        mismatches += memcmp(o1, o2, sizeof(float) * (size_t)R * ldo) != 0;
+        cases++;
+        free(x), free(w), free(b), free(o1), free(o2);
+    }
+    CHECKF(t, mismatches == 0, "%ld of %ld shapes differ between the kernels", mismatches, cases);
+}
+
 UNIT_MAIN(CASE(absorbed_matches_training), CASE(naive_matches_training), CASE(gqa_matches_training),
           CASE(batch_independent), CASE(greedy_equal_across_modes),
-          CASE(stale_engine_refused))
+          CASE(stale_engine_refused), CASE(rowgemm_kernels_agree))
