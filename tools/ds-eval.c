@@ -21,7 +21,8 @@ static const char *prog = "ds-eval";
 static void usage(void) {
     printf(
         "Usage: ds-eval [grade] --task TASK --problems FILE [COMPLETIONS.jsonl|-] [options]\n"
-        "       ds-eval prompts --task TASK --problems FILE [--template plain|r1|model] [-o FILE]\n"
+        "       ds-eval prompts --task TASK --problems FILE [--template plain|r1] [-o FILE]\n"
+        "       ds-eval prompts --task TASK --problems FILE --template model (-m MODEL | --tokenizer-config FILE)\n"
         "       ds-eval -m MODEL --task TASK --problems FILE [--n N] [--temperature T] ...\n"
         "\n"
         "grade (the default) reads completions "
