@@ -90,6 +90,22 @@ setup() {
         --seed 2 -o "$t/seed2.graded"
     ! diff -q <(jq -c '[.id, .sample, .answer, .n_tokens]' "$t/model.graded" | sort) \
               <(jq -c '[.id, .sample, .answer, .n_tokens]' "$t/seed2.graded" | sort)
+    # the same under the model's own chat template (a teacher folder with a tokenizer_config.json):
+    # ds-eval prompts' records rendered by ds-infer generate --template model are the rollouts' prompts
+    mkdir "$t/tm" && tar -xf "$d/teacher.tar" -C "$t/tm"
+    jq -n '{chat_template: "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}",
+            eos_token: "<|endoftext|>"}' > "$t/tm/tokenizer_config.json"
+    ds-eval prompts --task gsm8k --problems "$d/problems.jsonl" --template model -m "$t/tm" \
+        | ds-infer generate -m "$t/tm" --template model --n 4 --temperature 1 --max-tokens 24 --seed 1 --threads 1 \
+            --batch 5 --ordered > "$t/infer-m.jsonl"
+    ds-distill sample "${SAMPLE[@]}" -m "$t/tm" --template model --keep all -o "$t/all-m.jsonl" --summary /dev/null
+    diff <(jq -c '[.id, .sample, .completion]' "$t/infer-m.jsonl") <(jq -c '[.id, .sample, .completion]' "$t/all-m.jsonl")
+    ds-eval "${g[@]}" "$t/infer-m.jsonl" -o "$t/infer-m.graded"
+    ds-eval "${g[@]}" -m "$t/tm" --template model --n 4 --temperature 1 --top-p 1 --max-tokens 24 --seed 1 \
+        --batch 3 -o "$t/model-m.graded"
+    diff <(jq -c '[.id, .sample, .answer, .n_tokens]' "$t/infer-m.graded" | sort) \
+         <(jq -c '[.id, .sample, .answer, .n_tokens]' "$t/model-m.graded" | sort)
+    ! diff -q <(jq -c '[.id, .sample, .completion]' "$t/infer-m.jsonl") <(jq -c '[.id, .sample, .completion]' "$t/infer.jsonl")
 }
 
 @test "distill train: a dense qwen2 student learns from the kept samples (sequence level)" {

@@ -25,12 +25,15 @@ static void usage(void) {
            "\n"
            "sample: the teacher writes --n samples per problem; the task's grader keeps the correct ones\n"
            "(rejection sampling) and they are written as SFT records {\"id\",\"sample\",\"prompt\",\n"
-           "\"completion\",\"score\",\"correct\",\"formatted\"} (R1 form) for ds-sft/ds-distill train --template r1.\n"
+           "\"completion\",\"score\",\"correct\",\"formatted\"} (the user turn and the sample) for ds-sft/ds-distill\n"
+           "train under the same --template (a problem with a \"system\" field adds \"messages\" under model).\n"
            "  --task T              countdown | gsm8k | math (records as ds-eval reads them)\n"
            "  --problems FILE       problems JSONL\n"
            "  --n K [4]  --temperature X [0.6]  --top-p X [0.95]  --top-k N [0]  --max-tokens N [256]\n"
-           "  --template plain|r1 [r1]  --eos TOKEN [the model's eos_token_id]  --seed N [0] (the\n"
-           "                        samples are ds-infer generate's for the same seed and options)\n"
+           "  --template plain|r1|model [r1]  model: the chat template of the teacher's tokenizer_config.json,\n"
+           "                        whose eos_token ends the samples unless --eos is given\n"
+           "  --eos TOKEN [the model's eos_token_id]  --seed N [0] (the samples are ds-infer generate's\n"
+           "                        for the same seed, options and --template)\n"
            "  --keep correct|all [correct]  --require-format (also the <think>/<answer> format)\n"
            "  --extract MODE        where gsm8k/math answers are read (as ds-eval; r1 completions: answer)\n"
            "  --batch N [16] sequences at once  --max-len N [1024]  --threads N\n"
@@ -102,6 +105,7 @@ static int cmd_sample(int argc, char **argv) {
     int have_task = 0, require_format = 0, c;
     TaskKind task = TASK_GSM8K;
     PromptTemplate tmpl = TEMPLATE_R1;
+    int model_tmpl = 0; // --template model: the teacher's own chat template
     DistillKeep keep = DISTILL_KEEP_CORRECT;
     GradeOpts go;
     grade_opts_default(&go);
@@ -125,7 +129,8 @@ static int cmd_sample(int argc, char **argv) {
         case O_TOPK: g.sp.top_k = (int)cli_long(PROG, "--top-k", optarg, 0, 1 << 30); break;
         case O_MAXTOK: g.max_tokens = (int)cli_long(PROG, "--max-tokens", optarg, 1, 1 << 24); break;
         case O_TEMPLATE:
-            if (task_template_from_name(optarg, &tmpl)) cli_usage_error(PROG, "--template: plain or r1");
+            model_tmpl = !strcmp(optarg, "model");
+            if (!model_tmpl && task_template_from_name(optarg, &tmpl)) cli_usage_error(PROG, "--template: plain, r1 or model");
             break;
         case O_EOS: eos_name = optarg; break;
         case O_SEED: g.seed = cli_u64(PROG, "--seed", optarg); break;
@@ -164,12 +169,17 @@ static int cmd_sample(int argc, char **argv) {
     Model_f32 m;
     model_init_f32(&m, &ck.cfg, 0, eo.max_len);
     if (ckpt_load_weights(&ck, &m, &e)) cli_fail_err(PROG, &e);
-    // Without --eos: the ids the teacher's own files name (or its tokenizer's <|endoftext|>).
+    ChatTemplate ct = {0};
+    if (model_tmpl && rollout_template_load(&ct, &ck, &e)) cli_fail_err(PROG, &e);
+    RolloutTemplate rt = {tmpl, model_tmpl ? &ct : NULL};
+    // Without --eos: the chat template's eos_token under --template model, else the ids the
+    // teacher's own files name (or its tokenizer's <|endoftext|>).
     int eos = eos_name ? tok_token_id(tok, eos_name) : -1;
     if (eos < 0 && eos_name) cli_usage_error(PROG, "--eos: '%s' is not a token of the teacher", eos_name);
-    uint32_t eos_id = (uint32_t)(eos < 0 ? 0 : eos);
-    g.eos = &eos_id, g.n_eos = eos >= 0, g.tok = tok;
-    if (!eos_name) g.eos = ck.eos, g.n_eos = ck.n_eos;
+    uint32_t eos_ids[CKPT_MAX_EOS];
+    eos_ids[0] = (uint32_t)(eos < 0 ? 0 : eos);
+    g.eos = eos_ids, g.n_eos = eos >= 0, g.tok = tok;
+    if (!eos_name) g.n_eos = rollout_eos(tok, rt, &ck, eos_ids);
 
     TaskSet set;
     if (task_set_load(&set, task, problems, 0, &e)) cli_fail_err(PROG, &e);
@@ -178,7 +188,7 @@ static int cmd_sample(int argc, char **argv) {
     s.slots = ds_calloc((size_t)set.n * s.n, sizeof(Slot));
     char **user = ds_calloc((size_t)set.n + 1, sizeof(char *));
     for (int i = 0; i < set.n; i++) {
-        if (rollout_prompt(tok, set.p[i], tmpl, &prompts[i], &user[i], &e)) cli_fail_err(PROG, &e);
+        if (rollout_prompt(tok, set.p[i], rt, &prompts[i], &user[i], &e)) cli_fail_err(PROG, &e);
         if (prompts[i].n + 1 >= (size_t)eo.max_len)
             cli_fail(PROG, "%s: problem '%s': the prompt's %zu tokens leave no room under --max-len %d", problems,
                      set.p[i]->id, prompts[i].n, eo.max_len);
@@ -212,6 +222,14 @@ static int cmd_sample(int argc, char **argv) {
                                   "prompt", user[i], "completion", sl->text, "score", sl->g.score,
                                   "correct", sl->g.correct, "formatted", sl->format == 1.0);
             DS_CHECK(o != NULL); // the text was made valid UTF-8 above
+            // A system message has no place in the prompt/completion form: the conversation
+            // itself, which ds-sft --template model trains on in preference to "prompt".
+            if (model_tmpl && json_object_get(p->rec, "system")) {
+                json_t *conv = rollout_messages(p, &e);
+                DS_CHECK(conv != NULL); // it rendered above
+                json_array_append_new(conv, json_pack("{s:s,s:s}", "role", "assistant", "content", sl->text));
+                json_object_set_new(o, "messages", conv);
+            }
             if (jsonl_write(f.f, o)) {
                 atomic_abort(&f);
                 cli_fail(PROG, "%s: write error", out);
@@ -237,6 +255,7 @@ static int cmd_sample(int argc, char **argv) {
     for (long i = 0; i < total; i++) free(s.slots[i].text);
     free(prompts), free(items), free(s.slots), free(user);
     engine_free(en);
+    chat_template_free(&ct);
     task_set_free(&set);
     model_free_f32(&m);
     tok_free(tok);

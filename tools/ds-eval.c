@@ -22,6 +22,7 @@ static void usage(void) {
     printf(
         "Usage: ds-eval [grade] --task TASK --problems FILE [COMPLETIONS.jsonl|-] [options]\n"
         "       ds-eval prompts --task TASK --problems FILE [--template plain|r1] [-o FILE]\n"
+        "       ds-eval prompts --task TASK --problems FILE --template model (-m MODEL | --tokenizer-config FILE)\n"
         "       ds-eval -m MODEL --task TASK --problems FILE [--n N] [--temperature T] ...\n"
         "\n"
         "grade (the default) reads completions "
@@ -43,11 +44,21 @@ static void usage(void) {
         "                      last-number\n"
         "  --lang-script S     lang task target: latin (default) | cyrillic | greek | cjk\n"
         "  --skip-bad          warn about and skip malformed lines and records\n"
-        "  --template T        prompts: plain (default) | r1 (the R1-Zero conversation text)\n"
+        "  --template T        prompts: plain (default) | r1 (the R1-Zero conversation text) |\n"
+        "                      model (the chat template of -m MODEL's tokenizer_config.json, or of\n"
+        "                      --tokenizer-config FILE: the problem as a user message, after a system\n"
+        "                      message when the record has a \"system\" field, with the generation\n"
+        "                      prompt). prompts then writes {\"id\",\"prompt\",\"messages\"}: the rendered\n"
+        "                      text, and the conversation ds-infer generate --template model renders\n"
+        "                      into that same text\n"
+        "  --tokenizer-config FILE  the tokenizer_config.json for --template model (default: the\n"
+        "                      model's)\n"
         "  -m MODEL            generate the completions with this checkpoint first (R1's evaluation\n"
         "                      defaults): --n N [1] --temperature T [0.6] --top-p P [0.95]\n"
-        "                      --max-tokens N [256] --seed S [0] --batch N [16]; uses --template.\n"
-        "                      The samples are ds-infer generate's for the same seed and options\n"
+        "                      --max-tokens N [256] --seed S [0] --batch N [16]; uses --template\n"
+        "                      (model: the template's eos_token ends the samples). The samples are\n"
+        "                      ds-infer generate's for the same seed, options and template, fed\n"
+        "                      ds-eval prompts' output\n"
         "  --help, --version\n"
         "\n"
         "Exit status: 0 ok, 1 bad input or I/O error, 2 usage error.\n");
@@ -68,7 +79,8 @@ enum {
     OPT_TOPP,
     OPT_MAXTOK,
     OPT_SEED,
-    OPT_BATCH
+    OPT_BATCH,
+    OPT_TOKCFG
 };
 enum { MAX_K = 16, MAX_BY = 8 };
 
@@ -83,7 +95,9 @@ typedef struct Args {
     GradeOpts go;
     int skip_bad;
     PromptTemplate tmpl;
-    const char *model; // generate first
+    int model_tmpl;       // --template model
+    const char *tokcfg;   // --tokenizer-config
+    const char *model; // generate first (prompts: only its chat template is read)
     int n, max_tokens, batch;
     double temperature, top_p;
     uint64_t seed;
@@ -120,6 +134,7 @@ static void parse_args(int argc, char **argv, Args *a) {
                                          {"max-tokens", required_argument, 0, OPT_MAXTOK},
                                          {"seed", required_argument, 0, OPT_SEED},
                                          {"batch", required_argument, 0, OPT_BATCH},
+                                         {"tokenizer-config", required_argument, 0, OPT_TOKCFG},
                                          {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->output = "-";
@@ -166,9 +181,11 @@ static void parse_args(int argc, char **argv, Args *a) {
             break;
         case OPT_SKIP_BAD: a->skip_bad = 1; break;
         case OPT_TEMPLATE:
-            if (task_template_from_name(optarg, &a->tmpl) != DS_OK)
-                cli_usage_error(prog, "--template: expected plain or r1");
+            a->model_tmpl = !strcmp(optarg, "model");
+            if (!a->model_tmpl && task_template_from_name(optarg, &a->tmpl) != DS_OK)
+                cli_usage_error(prog, "--template: expected plain, r1 or model");
             break;
+        case OPT_TOKCFG: a->tokcfg = optarg; break;
         default: cli_usage_error(prog, "unknown option");
         }
     }
@@ -177,8 +194,10 @@ static void parse_args(int argc, char **argv, Args *a) {
     if (optind < argc) a->completions = argv[optind++];
     if (optind < argc) cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
     if (a->prompts && a->completions) cli_usage_error(prog, "prompts takes no completions file");
-    if (a->model && (a->prompts || a->completions))
+    if (a->model && a->completions)
         cli_usage_error(prog, "-m generates the completions: no completions file");
+    if (a->prompts && a->model_tmpl && !a->model && !a->tokcfg)
+        cli_usage_error(prog, "prompts --template model: give -m MODEL or --tokenizer-config FILE (the chat template)");
     if (!a->completions) a->completions = "-";
 }
 
@@ -194,24 +213,49 @@ static int write_line(FILE *f, const json_t *o) {
 // ---------------------------------------------------------------------------------------------
 // prompts
 
+// --template model: the chat template of --tokenizer-config, else of the model (ck).
+static int load_template(const Args *a, const Checkpoint *ck, ChatTemplate *ct, DsErr *e) {
+    if (a->tokcfg) return chat_template_load_file(ct, a->tokcfg, e);
+    return rollout_template_load(ct, ck, e);
+}
+
 static int run_prompts(const Args *a, DsErr *e) {
+    ChatTemplate ct = {0};
+    if (a->model_tmpl) {
+        Checkpoint ck;
+        if (!a->tokcfg && ckpt_open(&ck, a->model, e)) return DS_ERR;
+        int rc = load_template(a, &ck, &ct, e);
+        if (!a->tokcfg) ckpt_close(&ck);
+        if (rc) return DS_ERR;
+    }
+    RolloutTemplate rt = {a->tmpl, a->model_tmpl ? &ct : NULL};
     TaskSet set;
-    if (task_set_load(&set, a->task, a->problems, a->skip_bad, e) != DS_OK) return DS_ERR;
+    if (task_set_load(&set, a->task, a->problems, a->skip_bad, e) != DS_OK) {
+        chat_template_free(&ct);
+        return DS_ERR;
+    }
     AtomicFile out;
     if (atomic_open(&out, a->output, e) != DS_OK) {
+        chat_template_free(&ct);
         task_set_free(&set);
         return DS_ERR;
     }
     for (int i = 0; i < set.n; i++) {
         const Problem *p = set.p[i];
-        char *text = task_prompt(p, e);
-        if (!text) goto fail;
-        char *full = task_apply_template(text, a->tmpl);
-        free(text);
+        char *full = rollout_prompt_text(p, rt, NULL, e);
+        if (!full) goto fail;
         json_t *o = json_object(), *id = json_object_get(p->rec, "id");
         json_object_set_new(o, "id", id ? json_incref(id) : json_integer(atoll(p->id)));
         json_object_set_new(o, "prompt", json_string(full));
         free(full);
+        // The conversation the text was rendered from, which ds-infer generate --template model
+        // reads in preference to "prompt" and renders into the same text.
+        json_t *conv = rt.chat ? rollout_messages(p, e) : NULL;
+        if (rt.chat && !conv) {
+            json_decref(o);
+            goto fail;
+        }
+        if (conv) json_object_set_new(o, "messages", conv);
         int bad = write_line(out.f, o);
         json_decref(o);
         if (bad) {
@@ -219,10 +263,12 @@ static int run_prompts(const Args *a, DsErr *e) {
             goto fail;
         }
     }
+    chat_template_free(&ct);
     task_set_free(&set);
     return atomic_commit(&out, e);
 fail:
     atomic_abort(&out);
+    chat_template_free(&ct);
     task_set_free(&set);
     return DS_ERR;
 }
@@ -528,16 +574,19 @@ static int run_model(Args *a, DsErr *e) {
     Engine *en = NULL;
     char tmp[] = "/tmp/ds-eval-XXXXXX";
     int fd = -1;
+    ChatTemplate ct = {0};
     if (!tok) {
         if (!tj) ds_errf(e, "%s: the model has no tokenizer.json", a->model);
         goto done;
     }
+    if (a->model_tmpl && load_template(a, &ck, &ct, e)) goto done;
+    RolloutTemplate rt = {a->tmpl, a->model_tmpl ? &ct : NULL};
     if (task_set_load(&set, a->task, a->problems, a->skip_bad, e)) goto done;
     prompts = ds_calloc((size_t)set.n + 1, sizeof *prompts);
     items = ds_calloc((size_t)set.n + 1, sizeof *items);
     int max_prompt = 0;
     for (int i = 0; i < set.n; i++) {
-        if (rollout_prompt(tok, set.p[i], a->tmpl, &prompts[i], NULL, e)) goto done;
+        if (rollout_prompt(tok, set.p[i], rt, &prompts[i], NULL, e)) goto done;
         items[i] = (RolloutItem){set.p[i], prompts[i].ids, (int)prompts[i].n, 0};
         max_prompt = DS_MAX(max_prompt, (int)prompts[i].n);
     }
@@ -552,9 +601,12 @@ static int run_model(Args *a, DsErr *e) {
         goto done;
     }
     go.items = items;
-    // The ids the model's own files name (or its tokenizer's <|endoftext|>).
+    // The chat template's eos_token under --template model, else the ids the model's own files
+    // name (or its tokenizer's <|endoftext|>): ds-infer generate's choice without --eos.
+    uint32_t eos[CKPT_MAX_EOS];
+    int n_eos = rollout_eos(tok, rt, &ck, eos);
     GenConfig g = {.sp = {a->temperature, a->top_p, 0}, .max_tokens = a->max_tokens, .seed = a->seed,
-                   .eos = ck.eos, .n_eos = ck.n_eos, .tok = tok, .prefill_chunk = 64};
+                   .eos = eos, .n_eos = n_eos, .tok = tok, .prefill_chunk = 64};
     Progress pg;
     progress_start(&pg, "generate", (double)set.n * a->n, "samples");
     g.progress = &pg;
@@ -573,6 +625,7 @@ done:
     engine_free(en);
     if (have_model) model_free_f32(&m);
     task_set_free(&set);
+    chat_template_free(&ct);
     tok_free(tok);
     ckpt_close(&ck);
     return rc;
@@ -582,7 +635,7 @@ int main(int argc, char **argv) {
     Args a;
     parse_args(argc, argv, &a);
     DsErr e;
-    int rc = a.model ? run_model(&a, &e) : a.prompts ? run_prompts(&a, &e) : run_grade(&a, &e);
+    int rc = a.prompts ? run_prompts(&a, &e) : a.model ? run_model(&a, &e) : run_grade(&a, &e);
     if (rc != DS_OK) cli_fail_err(prog, &e);
     return EXIT_OK;
 }

@@ -30,7 +30,9 @@ static void usage(void) {
            "  --w-acc X [1]  --w-format X [0]  --w-lang X [0]  --lang-script latin|cyrillic|greek|cjk\n"
            "  --extract MODE       gsm8k/math answer location (hash, last-number, boxed, answer)\n"
            "  --overlong keep|zero|mask [keep]   responses cut at --max-tokens\n"
-           "  --template r1|plain [r1]  --eos TOKEN [the model's eos_token_id]\n"
+           "  --template r1|plain|model [r1]  model: the chat template of the model's tokenizer_config.json,\n"
+           "                       whose eos_token ends the samples unless --eos is given\n"
+           "  --eos TOKEN [the model's eos_token_id]\n"
            "  --lr X [1e-5]  --warmup N [0]  --weight-decay X [0]  --clip X [1]  --steps N [100]\n"
            "  --micro-batch N [8]  sequences per training forward;  --batch N [32]  rollout slots\n"
            "  --metrics FILE [-]  --ckpt-every N [0]  --seed N [1]  --threads N  --stop-at N\n"
@@ -149,7 +151,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(overlong, "zero")) o.overlong = OVERLONG_ZERO;
     else if (!strcmp(overlong, "mask")) o.overlong = OVERLONG_MASK;
     else cli_usage_error(PROG, "--overlong: keep, zero or mask");
-    if (task_template_from_name(tmpl, &o.tmpl)) cli_usage_error(PROG, "--template: r1 or plain");
+    int model_tmpl = !strcmp(tmpl, "model");
+    if (!model_tmpl && task_template_from_name(tmpl, &o.tmpl)) cli_usage_error(PROG, "--template: r1, plain or model");
     if (grade_script_from_name(script, &o.grade.lang_script)) cli_usage_error(PROG, "--lang-script: unknown '%s'", script);
     TaskKind tk;
     if (task && task_from_name(task, &tk)) cli_usage_error(PROG, "--task: unknown '%s'", task);
@@ -165,12 +168,17 @@ int main(int argc, char **argv) {
     char *tok_json = memcpy(ds_malloc(tok_len + 1), tj, tok_len);
     Tokenizer *tok = tok_from_json(tok_json, tok_len, model, &e);
     if (!tok) cli_fail_err(PROG, &e);
-    // Without --eos: the ids the model's own files name (or its tokenizer's <|endoftext|>).
-    uint32_t eos = 0;
+    ChatTemplate ct = {0};
+    if (model_tmpl && rollout_template_load(&ct, &base, &e)) cli_fail_err(PROG, &e);
+    RolloutTemplate rt = {o.tmpl, model_tmpl ? &ct : NULL};
+    // Without --eos: the chat template's eos_token under --template model, else the ids the
+    // model's own files name (or its tokenizer's <|endoftext|>).
+    uint32_t eos[CKPT_MAX_EOS];
     int eos_id = eos_name ? tok_token_id(tok, eos_name) : -1;
     if (eos_name && eos_id < 0) cli_usage_error(PROG, "--eos: '%s' is not a token of this model", eos_name);
-    if (eos_id >= 0) eos = (uint32_t)eos_id, o.eos = &eos, o.n_eos = 1;
-    else o.eos = base.eos, o.n_eos = base.n_eos;
+    if (eos_id >= 0) eos[0] = (uint32_t)eos_id, o.n_eos = 1;
+    else o.n_eos = rollout_eos(tok, rt, &base, eos);
+    o.eos = eos;
     // Recorded by text as before ("<|endoftext|>" for ds's own models), so resumes still match.
     char eos_text[128] = "(none)";
     size_t etl = 0;
@@ -178,8 +186,8 @@ int main(int argc, char **argv) {
     if (et) snprintf(eos_text, sizeof eos_text, "%.*s", (int)DS_MIN(etl, sizeof eos_text - 1), et);
     else if (o.n_eos > 1) snprintf(eos_text, sizeof eos_text, "(%d ids of the model)", o.n_eos);
     GrpoProblems train, ev = {0};
-    if (grpo_problems_load(&train, tasks, task, tok, o.tmpl, &e)) cli_fail_err(PROG, &e);
-    if (evalf && grpo_problems_load(&ev, evalf, task, tok, o.tmpl, &e)) cli_fail_err(PROG, &e);
+    if (grpo_problems_load(&train, tasks, task, tok, rt, &e)) cli_fail_err(PROG, &e);
+    if (evalf && grpo_problems_load(&ev, evalf, task, tok, rt, &e)) cli_fail_err(PROG, &e);
     for (int i = 0; i < train.n; i++) o.max_prompt = DS_MAX(o.max_prompt, train.len[i]);
     for (int i = 0; i < ev.n; i++) o.max_prompt = DS_MAX(o.max_prompt, ev.len[i]);
 
@@ -199,6 +207,12 @@ int main(int argc, char **argv) {
         "steps", (json_int_t)o.steps, "micro_batch", o.micro_batch, "batch", o.slots, "seed", (json_int_t)o.seed,
         "threads", threads, "eos", eos_name ? eos_name : eos_text);
     free(h_tasks);
+    if (model_tmpl) { // the template is part of the run: a resume must render the same prompts
+        const TarMember *tc = ckpt_member(&base, "tokenizer_config.json");
+        char h_tc[65];
+        sha256_hex(tc->data, tc->size, h_tc);
+        json_object_set_new(record, "tokenizer_config_sha256", json_string(h_tc));
+    }
 
     Checkpoint ck = {0};
     Model_f32 m;
@@ -251,6 +265,7 @@ int main(int argc, char **argv) {
     tok_free(tok);
     free(tok_json);
     json_decref(record);
+    chat_template_free(&ct);
     ckpt_close(&base);
     if (rc) cli_fail_err(PROG, &e);
     return EXIT_OK;

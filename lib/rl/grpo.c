@@ -23,7 +23,7 @@
 // problems
 
 int grpo_problems_load(GrpoProblems *ps, const char *path, const char *default_task,
-                       const Tokenizer *tok, PromptTemplate tmpl, DsErr *e) {
+                       const Tokenizer *tok, RolloutTemplate tmpl, DsErr *e) {
     memset(ps, 0, sizeof *ps);
     JsonlReader rd;
     if (jsonl_open(&rd, path, 0, e)) return DS_ERR;
@@ -48,7 +48,7 @@ int grpo_problems_load(GrpoProblems *ps, const char *path, const char *default_t
         TokIds ids;
         if (rollout_prompt(tok, p, tmpl, &ids, NULL, e)) {
             problem_free(p);
-            got = DS_ERR;
+            got = ds_err_prefix(e, "%s:%ld", jsonl_name(&rd), rd.line);
             break;
         }
         ps->p = ds_realloc(ps->p, sizeof(Problem *) * (size_t)(ps->n + 1));

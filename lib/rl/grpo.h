@@ -10,6 +10,7 @@
 #include "train/adamw.h"
 #include "checkpoint/checkpoint.h"
 #include "eval/grade.h"
+#include "rl/rollout.h"
 #include "rl/grpo_loss.h"
 #include "nn/model.h"
 #include "infer/sample.h"
@@ -58,8 +59,9 @@ typedef struct GrpoProblems {
 } GrpoProblems;
 
 // Reads a JSONL problems file; each line names its grader in "task" (or default_task when given).
+// Prompts are rollout_prompt's under tmpl; a problem that does not render is named with its line.
 int grpo_problems_load(GrpoProblems *ps, const char *path, const char *default_task,
-                       const Tokenizer *tok, PromptTemplate tmpl, DsErr *e);
+                       const Tokenizer *tok, RolloutTemplate tmpl, DsErr *e);
 void grpo_problems_free(GrpoProblems *ps);
 
 typedef struct GrpoRun GrpoRun;

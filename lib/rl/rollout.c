@@ -6,6 +6,7 @@
 
 #include "core/rng.h"
 #include "core/sha256.h"
+#include "text/chat.h"
 
 uint64_t rollout_stream(const char *id) {
     uint8_t d[32];
@@ -30,17 +31,70 @@ uint64_t rollout_step_seed(uint64_t seed, long step) {
     return rng_u64(&r);
 }
 
-int rollout_prompt(const Tokenizer *tok, const Problem *p, PromptTemplate t, TokIds *ids, char **user,
+json_t *rollout_messages(const Problem *p, DsErr *e) {
+    const json_t *sys = json_object_get(p->rec, "system");
+    if (sys && !json_is_string(sys)) {
+        ds_errf(e, "problem '%s': field 'system' must be a string", p->id);
+        return NULL;
+    }
+    char *q = task_prompt(p, e);
+    if (!q) return NULL;
+    json_t *conv = json_array();
+    if (sys) json_array_append_new(conv, json_pack("{s:s,s:O}", "role", "system", "content", sys));
+    json_array_append_new(conv, json_pack("{s:s,s:s}", "role", "user", "content", q));
+    free(q);
+    return conv;
+}
+
+char *rollout_prompt_text(const Problem *p, RolloutTemplate t, char **user, DsErr *e) {
+    if (user) *user = NULL;
+    char *q = task_prompt(p, e);
+    if (!q) return NULL;
+    char *text = NULL;
+    if (!t.chat) {
+        text = task_apply_template(q, t.named);
+    } else {
+        // Through chat_render_model, as ds-infer generate renders a {"messages"} record, so that
+        // both give the same text for the same conversation.
+        json_t *conv = rollout_messages(p, e);
+        if (conv) {
+            json_t *rec = json_pack("{s:o}", "messages", conv);
+            char where[300];
+            snprintf(where, sizeof where, "problem '%.256s'", p->id);
+            if (chat_render_model(rec, t.chat, where, &text, NULL, e)) text = NULL;
+            json_decref(rec);
+        }
+    }
+    if (text && user) *user = q;
+    else free(q);
+    return text;
+}
+
+int rollout_prompt(const Tokenizer *tok, const Problem *p, RolloutTemplate t, TokIds *ids, char **user,
                    DsErr *e) {
     memset(ids, 0, sizeof *ids);
-    char *q = task_prompt(p, e);
-    if (!q) return DS_ERR;
-    char *text = task_apply_template(q, t);
+    char *text = rollout_prompt_text(p, t, user, e);
+    if (!text) return DS_ERR;
     tok_encode(tok, text, strlen(text), 1, ids);
     free(text);
-    if (user) *user = q;
-    else free(q);
     return DS_OK;
+}
+
+int rollout_template_load(ChatTemplate *ct, const Checkpoint *ck, DsErr *e) {
+    memset(ct, 0, sizeof *ct);
+    const TarMember *m = ckpt_member(ck, "tokenizer_config.json");
+    if (!m) return ds_errf(e, "%s: --template model: the model has no tokenizer_config.json", ck->path);
+    return chat_template_load(ct, (const char *)m->data, m->size, "tokenizer_config.json", e);
+}
+
+int rollout_eos(const Tokenizer *tok, RolloutTemplate t, const Checkpoint *ck, uint32_t *eos) {
+    int id = t.chat && t.chat->eos && tok ? tok_token_id(tok, t.chat->eos) : -1;
+    if (id >= 0) {
+        eos[0] = (uint32_t)id;
+        return 1;
+    }
+    memcpy(eos, ck->eos, sizeof(uint32_t) * (size_t)ck->n_eos);
+    return ck->n_eos;
 }
 
 typedef struct Feed {
