@@ -126,6 +126,13 @@ replies() { jq -c '[.reply, .finish_reason, .n_prompt_tokens]' "$1"; }
     run ds-infer chat -m "$t/hf" < /dev/null
     [ "$status" -eq 1 ]
     assert_output --partial "chat needs a model with tokenizer.json"
+    # a write error on stdout ends the session with a message
+    run bash -c "echo 'Hello there' | ds-infer chat -m '$d/ck.tar' --max-tokens 4 > /dev/full"
+    [ "$status" -eq 1 ]
+    assert_output --partial "<stdout>: write error"
+    run chat --transcript "$t/no/such/dir/tr.jsonl" < /dev/null
+    [ "$status" -eq 1 ]
+    assert_output --partial "$t/no/such/dir/tr.jsonl: cannot create"
     # /quit ends the session: the lines after it are not read
     printf 'Hello there\n/quit\nWhat of the king?\n' | chat --temperature 0 --transcript "$t/q.jsonl" > /dev/null
     [ "$(wc -l < "$t/q.jsonl")" -eq 1 ]

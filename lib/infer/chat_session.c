@@ -165,7 +165,7 @@ static void feed(ChatSession *s, const uint32_t *ids, int n, const float **last)
 int chat_session_turn(ChatSession *s, const char *user, ChatTurn *t, DsErr *e) {
     memset(t, 0, sizeof *t);
     const ChatOpts *o = &s->o;
-    if (!o->ct && o->tmpl == TEMPLATE_R1) chat_session_reset(s); // r1 renders a single question
+    if (!o->ct && o->tmpl == TEMPLATE_R1) json_array_clear(s->history); // r1 renders a single question
     json_t *before = json_copy(s->history); // restored when the turn is refused
     json_array_append_new(s->history, message("user", user, strlen(user)));
     int dropped = 0;
