@@ -5,10 +5,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/atomic_file.h"
 #include "text/chat.h"
 #include "checkpoint/checkpoint.h"
+#include "infer/chat_session.h"
 #include "infer/generate.h"
 #include "core/jsonl.h"
 #include "core/progress.h"
@@ -24,6 +26,7 @@ static void usage(void) {
     printf("Usage: ds-infer generate -m MODEL [options] [PROMPTS.jsonl|-]\n"
            "       ds-infer score -m MODEL [IDS.jsonl|-]\n"
            "       ds-infer serve -m MODEL [--host 127.0.0.1] [--port 8000] [options]\n"
+           "       ds-infer chat -m MODEL [options]   (an interactive conversation; chat --help)\n"
            "MODEL is a checkpoint tar or a folder with config.json + model.safetensors (+ tokenizer.json).\n"
            "\n"
            "generate: reads {\"id\", \"prompt\"} or {\"id\", \"messages\": [...]} (or {\"id\", \"ids\": [...]})\n"
@@ -85,6 +88,30 @@ static void unload_model(Loaded *L) {
     tok_free(L->tok);
     model_free_f32(&L->m);
     ckpt_close(&L->ck);
+}
+
+// --template model: the chat template of the model's tokenizer_config.json.
+static void load_chat_template(Loaded *L, const char *model, ChatTemplate *ct) {
+    DsErr e;
+    const TarMember *tcfg = ckpt_member(&L->ck, "tokenizer_config.json");
+    if (!tcfg) cli_fail(PROG, "%s: --template model: the model has no tokenizer_config.json", model);
+    if (chat_template_load(ct, (const char *)tcfg->data, tcfg->size, "tokenizer_config.json", &e)) cli_fail_err(PROG, &e);
+}
+
+// The ids that end a sample: --eos (token text or id); without it the template's turns end
+// with its eos_token; else the ids the model's own files name (or its tokenizer's <|endoftext|>).
+static int resolve_eos(const Loaded *L, const char *const *names, int n, const ChatTemplate *ct, uint32_t eos[16]) {
+    for (int i = 0; i < n; i++) {
+        int id = L->tok ? tok_token_id(L->tok, names[i]) : -1;
+        char *end;
+        long v = strtol(names[i], &end, 10);
+        if (id < 0 && *end == 0 && v >= 0 && v < L->m.L.cfg.vocab_size) id = (int)v;
+        if (id < 0) cli_usage_error(PROG, "--eos: '%s' is not a token of this model", names[i]);
+        eos[i] = (uint32_t)id;
+    }
+    if (n == 0 && ct->eos && L->tok && tok_token_id(L->tok, ct->eos) >= 0) eos[n++] = (uint32_t)tok_token_id(L->tok, ct->eos);
+    if (n == 0) memcpy(eos, L->ck.eos, sizeof(uint32_t) * (size_t)(n = L->ck.n_eos));
+    return n;
 }
 
 // ---------------------------------------------------------------------------
@@ -333,23 +360,10 @@ static int cmd_generate(int argc, char **argv) {
     DsErr e;
     if (g.speculative && !L.m.L.nmtp) cli_fail(PROG, "%s: the model has no MTP layers", model);
     uint32_t eos[16];
-    for (int i = 0; i < neos; i++) {
-        int id = L.tok ? tok_token_id(L.tok, eos_names[i]) : -1;
-        char *end;
-        long v = strtol(eos_names[i], &end, 10);
-        if (id < 0 && *end == 0 && v >= 0 && v < L.m.L.cfg.vocab_size) id = (int)v;
-        if (id < 0) cli_usage_error(PROG, "--eos: '%s' is not a token of this model", eos_names[i]);
-        eos[i] = (uint32_t)id;
-    }
     ChatTemplate ct = {0};
-    const TarMember *tcfg = model_tmpl ? ckpt_member(&L.ck, "tokenizer_config.json") : NULL;
-    if (model_tmpl && !tcfg) cli_fail(PROG, "%s: --template model: the model has no tokenizer_config.json", model);
-    if (tcfg && chat_template_load(&ct, (const char *)tcfg->data, tcfg->size, "tokenizer_config.json", &e)) cli_fail_err(PROG, &e);
-    if (tcfg) r.ct = &ct;
-    // Without --eos: the template's turns end with its eos_token; else the ids the model's own
-    // files name (or its tokenizer's <|endoftext|>).
-    if (neos == 0 && ct.eos && L.tok && tok_token_id(L.tok, ct.eos) >= 0) eos[neos++] = (uint32_t)tok_token_id(L.tok, ct.eos);
-    if (neos == 0) memcpy(eos, L.ck.eos, sizeof(uint32_t) * (size_t)(neos = L.ck.n_eos));
+    if (model_tmpl) load_chat_template(&L, model, &ct);
+    if (model_tmpl) r.ct = &ct;
+    neos = resolve_eos(&L, eos_names, neos, &ct, eos);
     if ((nstops) && !L.tok) cli_fail(PROG, "%s: --stop needs a model with tokenizer.json", model);
     g.eos = eos, g.n_eos = neos, g.tok = L.tok, g.stops = stops, g.n_stops = nstops;
     eo.max_rows = eo.slots * 2 + g.prefill_chunk;
@@ -549,12 +563,206 @@ static int cmd_serve(int argc, char **argv) {
     return EXIT_OK;
 }
 
+// ---------------------------------------------------------------------------
+// chat
+
+// Counts SIGINTs: one stops the reply in progress; a second during it, or one at the prompt,
+// ends the session.
+static volatile sig_atomic_t chat_interrupts;
+static void on_chat_interrupt(int sig) {
+    (void)sig;
+    chat_interrupts++;
+}
+
+// restart: a reply's writes go on after the signal; at the prompt, the read returns (EINTR).
+static void chat_catch_sigint(int restart) {
+    struct sigaction sa = {.sa_handler = on_chat_interrupt, .sa_flags = restart ? SA_RESTART : 0};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+static void chat_print(void *ctx, const char *piece, size_t len) {
+    (void)ctx;
+    fwrite(piece, 1, len, stdout);
+    fflush(stdout); // token by token
+}
+
+// Whether the model's tokenizer_config.json has a chat template (the default --template then).
+static int has_chat_template(const Loaded *L) {
+    const TarMember *m = ckpt_member(&L->ck, "tokenizer_config.json");
+    json_t *j = m ? json_loadb((const char *)m->data, m->size, 0, NULL) : NULL;
+    int yes = json_is_string(json_object_get(j, "chat_template"));
+    json_decref(j);
+    return yes;
+}
+
+static void chat_usage(void) {
+    printf("Usage: ds-infer chat -m MODEL [options]\n"
+           "An interactive conversation: each line on stdin is a user turn; the reply streams to stdout\n"
+           "as it is generated. On a terminal a prompt \"> \" is shown on stderr; off a terminal (piped\n"
+           "lines) only the replies are printed, each followed by a newline. The whole conversation is\n"
+           "rendered with the template every turn; the cache is reused where the rendering repeats the\n"
+           "previous one. When the conversation and --max-tokens no longer fit --max-len, the oldest\n"
+           "turns are dropped (the system message stays) with a note on stderr.\n"
+           "Commands: /reset (forget the conversation; the system message stays), /system TEXT (/system\n"
+           "alone: none), /quit (also end of input). Ctrl-C stops a reply; at the prompt, or twice\n"
+           "during a reply, it ends the session. A refused line (too long, unknown command) is named on\n"
+           "stderr and makes the exit status 1 at the end.\n"
+           "  --system TEXT        system message\n"
+           "  --template model|plain|r1  [model when the model's tokenizer_config.json has a\n"
+           "                       chat_template, else plain; r1: one question per turn, no history]\n"
+           "  --max-tokens N [256]  --temperature T [1]  --top-p P [1]  --top-k K [0]\n"
+           "  --seed S [0]         turn t since the start or /reset samples from (seed, t)\n"
+           "  --stop STR           stop string (repeatable); --eos TOKEN (repeatable; default as generate)\n"
+           "  --max-len N [1024]   positions of the conversation   --prefill-chunk N [64]\n"
+           "  --transcript FILE    JSON line per turn: messages (a generate record), prompt, reply,\n"
+           "                       finish_reason, n_prompt_tokens, n_cached_tokens, n_tokens, dropped\n"
+           "  --verbose            per turn on stderr: tokens prompted, reused from the cache, generated\n"
+           "  --threads N\n");
+}
+
+static int cmd_chat(int argc, char **argv) {
+    enum { C_SYSTEM = O_THREADS + 1, C_TRANSCRIPT, C_VERBOSE };
+    static const struct option opts[] = {
+        {"help", 0, 0, OPT_HELP}, {"version", 0, 0, OPT_VERSION}, {"model", 1, 0, 'm'},
+        {"system", 1, 0, C_SYSTEM}, {"template", 1, 0, O_TEMPLATE}, {"max-tokens", 1, 0, O_MAXTOK},
+        {"temperature", 1, 0, O_TEMP}, {"top-p", 1, 0, O_TOPP}, {"top-k", 1, 0, O_TOPK}, {"seed", 1, 0, O_SEED},
+        {"stop", 1, 0, O_STOP}, {"eos", 1, 0, O_EOS}, {"max-len", 1, 0, O_MAXLEN},
+        {"prefill-chunk", 1, 0, O_CHUNK}, {"transcript", 1, 0, C_TRANSCRIPT}, {"verbose", 0, 0, C_VERBOSE},
+        {"threads", 1, 0, O_THREADS}, {0, 0, 0, 0}};
+    const char *model = NULL, *tmpl = NULL, *system = NULL, *transcript = NULL;
+    const char *stops[64], *eos_names[16];
+    int nstops = 0, neos = 0, verbose = 0, c;
+    ChatOpts co = {.sp = {1.0, 1.0, 0}, .max_tokens = 256, .prefill_chunk = 64};
+    EngineOpts eo = {.slots = 1, .max_len = 1024};
+    while ((c = getopt_long(argc, argv, "m:", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_HELP: chat_usage(); return EXIT_OK;
+        case OPT_VERSION: cli_print_version(PROG); return EXIT_OK;
+        case 'm': model = optarg; break;
+        case C_SYSTEM: system = optarg; break;
+        case O_TEMPLATE: tmpl = optarg; break;
+        case O_MAXTOK: co.max_tokens = (int)cli_long(PROG, "--max-tokens", optarg, 1, 1 << 24); break;
+        case O_TEMP: co.sp.temperature = cli_double(PROG, "--temperature", optarg, 0, 100); break;
+        case O_TOPP: co.sp.top_p = cli_double(PROG, "--top-p", optarg, 1e-9, 1); break;
+        case O_TOPK: co.sp.top_k = (int)cli_long(PROG, "--top-k", optarg, 0, 1 << 30); break;
+        case O_SEED: co.seed = cli_u64(PROG, "--seed", optarg); break;
+        case O_STOP:
+            if (nstops == 64 || !*optarg) cli_usage_error(PROG, "--stop: at most 64 non-empty strings");
+            stops[nstops++] = optarg;
+            break;
+        case O_EOS:
+            if (neos == 16) cli_usage_error(PROG, "--eos: at most 16");
+            eos_names[neos++] = optarg;
+            break;
+        case O_MAXLEN: eo.max_len = (int)cli_long(PROG, "--max-len", optarg, 3, 1 << 20); break;
+        case O_CHUNK: co.prefill_chunk = (int)cli_long(PROG, "--prefill-chunk", optarg, 1, 1 << 20); break;
+        case C_TRANSCRIPT: transcript = optarg; break;
+        case C_VERBOSE: verbose = 1; break;
+        case O_THREADS: cli_set_threads((int)cli_long(PROG, "--threads", optarg, 1, 1024)); break;
+        default: cli_usage_error(PROG, "unknown option");
+        }
+    }
+    if (!model) cli_usage_error(PROG, "chat: -m MODEL is required");
+    if (optind < argc) cli_usage_error(PROG, "chat: no input files (turns are read from stdin)");
+    if (tmpl && strcmp(tmpl, "model") && task_template_from_name(tmpl, &co.tmpl))
+        cli_usage_error(PROG, "--template: model, plain or r1");
+    if (co.max_tokens > eo.max_len - 2)
+        cli_usage_error(PROG, "--max-tokens %d leaves no room for a conversation in --max-len %d (at most %d)",
+                        co.max_tokens, eo.max_len, eo.max_len - 2);
+    Loaded L = {0};
+    load_model(&L, model, eo.max_len);
+    if (!L.tok) cli_fail(PROG, "%s: chat needs a model with tokenizer.json", model);
+    ChatTemplate ct = {0};
+    if (tmpl ? !strcmp(tmpl, "model") : has_chat_template(&L)) {
+        load_chat_template(&L, model, &ct);
+        co.ct = &ct;
+    }
+    uint32_t eos[16];
+    neos = resolve_eos(&L, eos_names, neos, &ct, eos);
+    co.eos = eos, co.n_eos = neos, co.stops = stops, co.n_stops = nstops;
+    co.on_text = chat_print, co.interrupt = &chat_interrupts;
+    eo.max_rows = DS_MAX(co.prefill_chunk, 2);
+    DsErr e;
+    Engine *en = engine_new(&L.m, &eo, &e);
+    if (!en) cli_fail_err(PROG, &e);
+    ChatSession *cs = chat_session_new(en, L.tok, &co, &e);
+    if (!cs) cli_fail_err(PROG, &e);
+    chat_session_set_system(cs, system);
+    AtomicFile tf = {0};
+    if (transcript && atomic_open(&tf, transcript, &e)) cli_fail_err(PROG, &e);
+    int tty = isatty(STDIN_FILENO), refused = 0;
+    if (tty)
+        fprintf(stderr, "%s chat: %s (template %s). /reset, /system TEXT, /quit; Ctrl-C stops a reply.\n", PROG,
+                model, co.ct ? "model" : tmpl ? tmpl : "plain");
+    char *line = NULL;
+    size_t cap = 0;
+    for (;;) {
+        chat_interrupts = 0;
+        chat_catch_sigint(0);
+        if (tty) fputs("> ", stderr);
+        ssize_t got = getline(&line, &cap, stdin);
+        if (got < 0) {
+            if (tty) fputc('\n', stderr);
+            break; // end of input, or Ctrl-C at the prompt
+        }
+        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+        if (got == 0) continue;
+        if (line[0] == '/') {
+            char *arg = line + strcspn(line, " ");
+            if (*arg) *arg++ = 0;
+            if (!strcmp(line, "/quit") || !strcmp(line, "/exit")) break;
+            if (!strcmp(line, "/reset") && !*arg) chat_session_reset(cs);
+            else if (!strcmp(line, "/system")) chat_session_set_system(cs, arg);
+            else {
+                cli_error(PROG, "unknown command '%s' (/reset, /system TEXT, /quit)", line);
+                refused = 1;
+            }
+            continue;
+        }
+        chat_catch_sigint(1);
+        ChatTurn t;
+        if (chat_session_turn(cs, line, &t, &e)) {
+            cli_error(PROG, "%s", e.msg);
+            refused = 1;
+            continue;
+        }
+        fputc('\n', stdout);
+        if (fflush(stdout) != 0) cli_fail(PROG, "<stdout>: write error: %s", strerror(errno));
+        if (t.dropped)
+            cli_error(PROG, "the conversation no longer fits --max-len %d: dropped its oldest %d messages", eo.max_len,
+                      t.dropped);
+        if (tty && !strcmp(t.finish, "interrupted")) fprintf(stderr, "[interrupted]\n");
+        if (verbose)
+            fprintf(stderr, "[%d prompt tokens, %d from the cache, %d generated, %s]\n", t.n_prompt, t.n_cached,
+                    t.n_tokens, t.finish);
+        if (tf.f) {
+            json_t *j = json_pack("{s:O,s:s,s:s%,s:s,s:i,s:i,s:i,s:i}", "messages", t.messages, "prompt", t.prompt,
+                                  "reply", t.reply, t.reply_len, "finish_reason", t.finish, "n_prompt_tokens",
+                                  t.n_prompt, "n_cached_tokens", t.n_cached, "n_tokens", t.n_tokens, "dropped",
+                                  t.dropped);
+            int bad = jsonl_write(tf.f, j) || fflush(tf.f) != 0;
+            json_decref(j);
+            if (bad) cli_fail(PROG, "%s: write error", transcript);
+        }
+        if (chat_interrupts >= 2) break;
+    }
+    free(line);
+    if (tf.f && atomic_commit(&tf, &e)) cli_fail_err(PROG, &e);
+    chat_session_free(cs);
+    engine_free(en);
+    chat_template_free(&ct);
+    unload_model(&L);
+    return refused ? EXIT_FAIL : EXIT_OK;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 2) cli_usage_error(PROG, "missing command (generate, score, serve)");
+    if (argc < 2) cli_usage_error(PROG, "missing command (generate, score, serve, chat)");
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return usage(), EXIT_OK;
     if (!strcmp(argv[1], "--version")) return cli_print_version(PROG), EXIT_OK;
     if (!strcmp(argv[1], "generate")) return cmd_generate(argc - 1, argv + 1);
     if (!strcmp(argv[1], "score")) return cmd_score(argc - 1, argv + 1);
     if (!strcmp(argv[1], "serve")) return cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "chat")) return cmd_chat(argc - 1, argv + 1);
     cli_usage_error(PROG, "unknown command '%s'", argv[1]);
 }
