@@ -293,6 +293,33 @@ static int on_done(void *ctx, const GenResult *g, DsErr *e) {
     return bad ? ds_errf(e, "<stdout>: write error") : DS_OK;
 }
 
+// The sampling options generate and chat share; each points at its own settings.
+typedef struct SamplingArgs {
+    SampleParams *sp;
+    uint64_t *seed;
+    int *max_tokens, min_max_tokens;
+    const char **stops, **eos_names; // [64], [16]
+    int *nstops, *neos;
+} SamplingArgs;
+
+static void sampling_option(const SamplingArgs *a, int c, const char *arg) {
+    switch (c) {
+    case O_MAXTOK: *a->max_tokens = (int)cli_long(PROG, "--max-tokens", arg, a->min_max_tokens, 1 << 24); break;
+    case O_TEMP: a->sp->temperature = cli_double(PROG, "--temperature", arg, 0, 100); break;
+    case O_TOPP: a->sp->top_p = cli_double(PROG, "--top-p", arg, 1e-9, 1); break;
+    case O_TOPK: a->sp->top_k = (int)cli_long(PROG, "--top-k", arg, 0, 1 << 30); break;
+    case O_SEED: *a->seed = cli_u64(PROG, "--seed", arg); break;
+    case O_STOP:
+        if (*a->nstops == 64 || !*arg) cli_usage_error(PROG, "--stop: at most 64 non-empty strings");
+        a->stops[(*a->nstops)++] = arg;
+        break;
+    case O_EOS:
+        if (*a->neos == 16) cli_usage_error(PROG, "--eos: at most 16");
+        a->eos_names[(*a->neos)++] = arg;
+        break;
+    }
+}
+
 static int cmd_generate(int argc, char **argv) {
     static const struct option opts[] = {
         {"help", 0, 0, OPT_HELP}, {"version", 0, 0, OPT_VERSION}, {"model", 1, 0, 'm'}, {"n", 1, 0, O_N},
@@ -309,24 +336,15 @@ static int cmd_generate(int argc, char **argv) {
     GenConfig g = {.sp = {1.0, 1.0, 0}, .max_tokens = 256, .prefill_chunk = 64};
     EngineOpts eo = {.slots = 16, .max_len = 1024};
     Run r = {.n = 1, .out = stdout};
+    SamplingArgs so = {&g.sp, &g.seed, &g.max_tokens, 0, stops, eos_names, &nstops, &neos};
     while ((c = getopt_long(argc, argv, "m:", opts, NULL)) != -1) {
         switch (c) {
         case OPT_HELP: usage(); return EXIT_OK;
         case OPT_VERSION: cli_print_version(PROG); return EXIT_OK;
         case 'm': model = optarg; break;
         case O_N: r.n = (int)cli_long(PROG, "--n", optarg, 1, 1 << 20); break;
-        case O_MAXTOK: g.max_tokens = (int)cli_long(PROG, "--max-tokens", optarg, 0, 1 << 24); break;
-        case O_TEMP: g.sp.temperature = cli_double(PROG, "--temperature", optarg, 0, 100); break;
-        case O_TOPP: g.sp.top_p = cli_double(PROG, "--top-p", optarg, 1e-9, 1); break;
-        case O_TOPK: g.sp.top_k = (int)cli_long(PROG, "--top-k", optarg, 0, 1 << 30); break;
-        case O_SEED: g.seed = cli_u64(PROG, "--seed", optarg); break;
-        case O_STOP:
-            if (nstops == 64 || !*optarg) cli_usage_error(PROG, "--stop: at most 64 non-empty strings");
-            stops[nstops++] = optarg;
-            break;
-        case O_EOS:
-            if (neos == 16) cli_usage_error(PROG, "--eos: at most 16");
-            eos_names[neos++] = optarg;
+        case O_MAXTOK: case O_TEMP: case O_TOPP: case O_TOPK: case O_SEED: case O_STOP: case O_EOS:
+            sampling_option(&so, c, optarg);
             break;
         case O_TEMPLATE: tmpl = optarg; break;
         case O_BATCH: eo.slots = (int)cli_long(PROG, "--batch", optarg, 1, 4096); break;
@@ -635,6 +653,7 @@ static int cmd_chat(int argc, char **argv) {
     int nstops = 0, neos = 0, verbose = 0, c;
     ChatOpts co = {.sp = {1.0, 1.0, 0}, .max_tokens = 256, .prefill_chunk = 64};
     EngineOpts eo = {.slots = 1, .max_len = 1024};
+    SamplingArgs so = {&co.sp, &co.seed, &co.max_tokens, 1, stops, eos_names, &nstops, &neos};
     while ((c = getopt_long(argc, argv, "m:", opts, NULL)) != -1) {
         switch (c) {
         case OPT_HELP: chat_usage(); return EXIT_OK;
@@ -642,18 +661,8 @@ static int cmd_chat(int argc, char **argv) {
         case 'm': model = optarg; break;
         case C_SYSTEM: system = optarg; break;
         case O_TEMPLATE: tmpl = optarg; break;
-        case O_MAXTOK: co.max_tokens = (int)cli_long(PROG, "--max-tokens", optarg, 1, 1 << 24); break;
-        case O_TEMP: co.sp.temperature = cli_double(PROG, "--temperature", optarg, 0, 100); break;
-        case O_TOPP: co.sp.top_p = cli_double(PROG, "--top-p", optarg, 1e-9, 1); break;
-        case O_TOPK: co.sp.top_k = (int)cli_long(PROG, "--top-k", optarg, 0, 1 << 30); break;
-        case O_SEED: co.seed = cli_u64(PROG, "--seed", optarg); break;
-        case O_STOP:
-            if (nstops == 64 || !*optarg) cli_usage_error(PROG, "--stop: at most 64 non-empty strings");
-            stops[nstops++] = optarg;
-            break;
-        case O_EOS:
-            if (neos == 16) cli_usage_error(PROG, "--eos: at most 16");
-            eos_names[neos++] = optarg;
+        case O_MAXTOK: case O_TEMP: case O_TOPP: case O_TOPK: case O_SEED: case O_STOP: case O_EOS:
+            sampling_option(&so, c, optarg);
             break;
         case O_MAXLEN: eo.max_len = (int)cli_long(PROG, "--max-len", optarg, 3, 1 << 20); break;
         case O_CHUNK: co.prefill_chunk = (int)cli_long(PROG, "--prefill-chunk", optarg, 1, 1 << 20); break;

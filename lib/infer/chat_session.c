@@ -117,20 +117,6 @@ static int drop_oldest(json_t *history) {
     return n;
 }
 
-// Bytes of text[0..len) that are safe to show now: not inside a possible stop string's start,
-// and never ending inside a UTF-8 sequence (as the server streams).
-static size_t safe_prefix(const char *text, size_t len, size_t hold) {
-    size_t n = len > hold ? len - hold : 0;
-    size_t k = n;
-    while (k > 0 && k + 4 > n && ((unsigned char)text[k - 1] & 0xC0) == 0x80) k--;
-    if (k > 0) {
-        unsigned char c = (unsigned char)text[k - 1];
-        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-        if (n - (k - 1) < need) n = k - 1; // a sequence cut short: keep it for later
-    }
-    return n;
-}
-
 // Streams text[sent..upto) (sanitized) and records it as the reply.
 static void stream_to(ChatSession *s, size_t *sent, size_t upto) {
     if (upto <= *sent) return;
@@ -216,7 +202,7 @@ int chat_session_turn(ChatSession *s, const char *user, ChatTurn *t, DsErr *e) {
             if (hit) s->text.len = (size_t)(hit - s->text.data), finish = "stop";
         }
         if (finish) break;
-        stream_to(s, &sent, safe_prefix(s->text.data, s->text.len, s->hold));
+        stream_to(s, &sent, utf8_stream_prefix(s->text.data, s->text.len, s->hold));
         if (interrupted(s)) finish = "interrupted";
         else if (nout >= o->max_tokens || n + nout >= s->max_len) finish = "length";
         else {

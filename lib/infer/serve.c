@@ -15,6 +15,7 @@
 #include "core/atomic_file.h"
 #include "text/chat.h"
 #include "infer/generate.h"
+#include "text/utf8.h"
 
 enum { BODY_MAX = 1 << 20, STOPS_MAX = 4, STOP_LEN_MAX = 256 };
 
@@ -99,20 +100,6 @@ static void sse(DsBuf *b, json_t *j) {
     json_decref(j);
 }
 
-// Bytes of text[0..len) that are safe to stream now: not inside a possible stop string's start,
-// and never ending inside a UTF-8 sequence.
-static size_t safe_prefix(const char *text, size_t len, size_t hold) {
-    size_t n = len > hold ? len - hold : 0;
-    size_t k = n;
-    while (k > 0 && k > n - 4 && ((unsigned char)text[k - 1] & 0xC0) == 0x80) k--;
-    if (k > 0) {
-        unsigned char c = (unsigned char)text[k - 1];
-        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-        if (n - (k - 1) < need) n = k - 1; // a sequence cut short: keep it for later
-    }
-    return n;
-}
-
 // Waits on cv for at most a second: a waiter rechecks the engine's health at least that often,
 // since a failed engine signals nobody.
 static void wait_a_while(pthread_cond_t *cv, pthread_mutex_t *mu) {
@@ -153,7 +140,7 @@ static int on_token(void *ctx, const GenRequest *req, uint32_t tok, const char *
     pthread_mutex_lock(&s->mu);
     int cancel = j->cancelled;
     if (j->stream && !cancel) {
-        size_t n = safe_prefix(text, len, j->hold);
+        size_t n = utf8_stream_prefix(text, len, j->hold);
         if (n > j->text_sent) {
             sse(&j->out, chunk_json(s, j, text + j->text_sent, n - j->text_sent, NULL));
             j->text_sent = n;

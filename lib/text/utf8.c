@@ -28,3 +28,15 @@ void utf8_sanitize(const char *s, size_t n, DsBuf *out) {
     }
     dsbuf_append(out, s + run, n - run);
 }
+
+size_t utf8_stream_prefix(const char *text, size_t len, size_t hold) {
+    size_t n = len > hold ? len - hold : 0;
+    size_t k = n;
+    while (k > 0 && k + 4 > n && ((unsigned char)text[k - 1] & 0xC0) == 0x80) k--;
+    if (k > 0) {
+        unsigned char c = (unsigned char)text[k - 1];
+        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        if (n - (k - 1) < need) n = k - 1; // a sequence cut short: keep it for later
+    }
+    return n;
+}

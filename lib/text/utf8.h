@@ -11,4 +11,8 @@ int utf8_seq_len(const unsigned char *s, size_t n);
 // strings), replaced by U+FFFD.
 void utf8_sanitize(const char *s, size_t n, DsBuf *out);
 
+// Bytes of text[0..len) that are safe to stream now: the last `hold` bytes are kept back (they
+// may start a stop string), and the cut never falls inside a UTF-8 sequence.
+size_t utf8_stream_prefix(const char *text, size_t len, size_t hold);
+
 #endif
