@@ -39,3 +39,7 @@ b=$(jq '.["pass@1"]' "$d/base.eval.json") r=$(jq '.["pass@1"]' "$d/rl.eval.json"
 awk -v b="$b" -v r="$r" 'BEGIN { printf "pass@1 gain: %.1fx (goal: at least 3x and at least 30%%)\n", (b > 0 ? r / b : 0) }'
 echo
 echo "RL curves: rl.png; per-step metrics: rl.jsonl. Pretraining curves: pretrain.png (pretrain.jsonl)."
+# R1-Zero's "aha" curve: responses with a reflective word (wait, check, verify, ...) over the RL steps
+jq -s -r 'map(select(has("reflection_rate"))) | if length > 0 then
+    "Responses with a reflective word (R1-Zero'"'"'s aha curve): \(.[0].reflection_rate * 1000 | round / 10)% at step \(.[0].step), \(.[-1].reflection_rate * 1000 | round / 10)% at step \(.[-1].step) (\(.[-1].reflection_words * 100 | round / 100) reflective words per response)."
+    else empty end' "$d/rl.jsonl"

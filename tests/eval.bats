@@ -185,6 +185,7 @@ EOF
 }
 
 @test "lang: reasoning in any other script is a miss (every Unicode letter counted)" { unit grade lang_every_script; }
+@test "reflection: R1's reflective words counted as whole words in any case" { unit grade reflection_words; }
 
 @test "ds-eval --task lang: a Tamil chain of thought scores 0 for latin and for cjk" {
     printf '{"id":"1","prompt":"x","answer":"1"}\n' > "$BATS_TEST_TMPDIR/p.jsonl"

@@ -135,6 +135,29 @@ double grade_lang(const char *s, size_t len, LangScript script) {
     return all ? (double)words[script] / (double)all : 1.0;
 }
 
+long grade_reflection_words(const char *s, size_t len) {
+    static const char PATTERN[] = "\\b(?:wait|mistakes?|however|but|retry|errors?|verif(?:y|ied|ies|ying)|wrong"
+                                  "|evaluat(?:e|es|ed|ing)|check(?:s|ed|ing)?)\\b";
+    int err;
+    PCRE2_SIZE off;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)PATTERN, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS | PCRE2_MATCH_INVALID_UTF, &err, &off, NULL);
+    DS_CHECK(re != NULL);
+    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    long n = 0;
+    size_t at = 0;
+    int rc = 0;
+    while (at < len && (rc = pcre2_match(re, (PCRE2_SPTR)s, len, at, 0, md, NULL)) >= 0) {
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        n++;
+        at = ov[1] > at ? ov[1] : at + 1;
+    }
+    pcre2_match_data_free(md);
+    pcre2_code_free(re);
+    return rc < 0 && rc != PCRE2_ERROR_NOMATCH ? DS_ERR : n;
+}
+
 int grade_script_from_name(const char *name, LangScript *s) {
     static const char *const names[] = {"latin", "cyrillic", "greek", "cjk"};
     for (size_t i = 0; i < DS_ARRAY_LEN(names); i++)

@@ -45,6 +45,10 @@ double grade_format(const char *completion, size_t len);
 // character is a word); a word in any other script, or in none, is a miss. Digits, symbols and
 // punctuation are not words. 1 when there are no words.
 double grade_lang(const char *completion, size_t len, LangScript script);
+// Reflective words in s[0..len) — R1's "aha moment" vocabulary (wait, mistake, however, but, retry,
+// error, verify, wrong, evaluate, check, with their inflections), whole words, any case: how
+// often a response re-examines itself. DS_ERR only if the matcher itself fails.
+long grade_reflection_words(const char *s, size_t len);
 // The word counts behind grade_lang over all of s[0..len) (no <think> handling): words[0..3] by
 // LangScript, words[4] the words in any other script. DS_ERR only if the matcher itself fails.
 int grade_lang_words(const char *s, size_t len, long words[5]);

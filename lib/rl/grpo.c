@@ -81,6 +81,7 @@ typedef struct Sample {
     int plen, clen;          // prompt tokens, completion tokens trained on
     double reward, score, lang;
     int correct, formatted, truncated;
+    long reflect;            // reflective words in the completion (grade_reflection_words)
     double adv;
     int off;                 // offset of its completion tokens in the flat log-prob arrays
 } Sample;
@@ -232,6 +233,7 @@ static int collect(void *ctx, const RolloutSample *rs, DsErr *e) {
     s->score = rs->grade.score, s->correct = rs->grade.correct;
     s->formatted = rs->format > 0;
     s->lang = rs->lang;
+    s->reflect = DS_MAX(grade_reflection_words(r->text, r->text_len), 0);
     s->reward = g->o.w_acc * s->score + g->o.w_format * s->formatted + g->o.w_lang * s->lang;
     if (s->truncated && g->o.overlong == OVERLONG_ZERO) s->reward = 0;
     f->tokens += r->n;
@@ -383,7 +385,7 @@ int grpo_run(GrpoRun *g, const GrpoProblems *ps, const GrpoProblems *ev, int *st
         if ((rc = rollout(g, ps, order, P, G, &o->sp, rollout_step_seed(o->seed, step), g->s, &rtokens, e))) goto fail;
         double t_roll = ds_now() - t0;
         // rewards → advantages
-        double rsum = 0, rsq = 0, acc = 0, fmt = 0, lang = 0, lmax = 0, lsum = 0, lc = 0, li = 0;
+        double rsum = 0, rsq = 0, acc = 0, fmt = 0, lang = 0, lmax = 0, lsum = 0, lc = 0, li = 0, refl = 0, rwords = 0;
         int nc = 0, ni = 0, equal = 0;
         long total = 0;
         int nseq = 0;
@@ -401,6 +403,7 @@ int grpo_run(GrpoRun *g, const GrpoProblems *ps, const GrpoProblems *ev, int *st
             Sample *s = &g->s[i];
             rsum += s->reward, rsq += s->reward * s->reward, acc += s->correct, fmt += s->formatted;
             lang += s->lang, lsum += s->clen, lmax = fmax(lmax, s->clen);
+            refl += s->reflect > 0, rwords += (double)s->reflect;
             if (s->correct) lc += s->clen, nc++;
             else li += s->clen, ni++;
             s->off = (int)total;
@@ -471,6 +474,8 @@ int grpo_run(GrpoRun *g, const GrpoProblems *ps, const GrpoProblems *ev, int *st
             "all_equal_groups", (double)equal / P, "loss", loss, "grad_norm", norm, "lr", lr,
             "rollout_s", t_roll, "update_s", t_upd, "rollout_tokens_per_s", t_roll > 0 ? rtokens / t_roll : 0.0,
             "time", ds_now() - t_start);
+        json_object_set_new(row, "reflection_rate", json_real(refl / n));
+        json_object_set_new(row, "reflection_words", json_real(rwords / n));
         json_object_update(j, row);
         json_decref(row);
         int last = step + 1 == o->steps;

@@ -612,7 +612,32 @@ static void task_records_and_prompts(T *t) {
     CHECK(t, task_from_name("mathx", &k) == DS_ERR);
 }
 
+// Reflective words: whole words in any case with their inflections; parts of other words, other
+// words and empty or invalid text count nothing.
+static void reflection_words(T *t) {
+    static const struct {
+        const char *text;
+        long n;
+    } cases[] = {
+        {"", 0},
+        {"Wait, let me check again.", 2},
+        {"WAIT wait Wait", 3},
+        {"I verified it; verifying is a habit, so I verify.", 3},
+        {"checks checked checking check", 4},
+        {"but however, an error: two errors and mistakes, a mistake, wrong", 7},
+        {"re-evaluate: we evaluate, evaluated, evaluating; retry", 5},
+        {"awaiting checkpoint butter errorless wrongly unverifiable", 0},
+        {"<think>48 + 2 = 50</think> <answer>48 + 2</answer>", 0},
+        {"wait\xff\xfe wait", 2},
+        {"ждать wait 待って", 1},
+    };
+    for (size_t i = 0; i < DS_ARRAY_LEN(cases); i++) {
+        long n = grade_reflection_words(cases[i].text, strlen(cases[i].text));
+        CHECKF(t, n == cases[i].n, "'%s': %ld reflective words, want %ld", cases[i].text, n, cases[i].n);
+    }
+}
+
 UNIT_MAIN(CASE(countdown_rules), CASE(countdown_evaluator), CASE(countdown_solver_tinyzero),
           CASE(gsm8k_self_and_changed), CASE(gsm8k_extraction), CASE(math_normalisation),
           CASE(math_answer_modes), CASE(math500_self), CASE(passk_cases), CASE(lang_consistency), CASE(lang_every_script),
-          CASE(format_reward), CASE(arbitrary_bytes), CASE(task_records_and_prompts))
+          CASE(format_reward), CASE(arbitrary_bytes), CASE(task_records_and_prompts), CASE(reflection_words))
