@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "core/atomic_file.h"
-#include "math/rope.h"
 #include "math/half.h"
+#include "math/rope.h"
 
 enum { GGUF_VERSION = 3, GGUF_ALIGN = 32 };
 enum { KV_U32 = 4, KV_I32 = 5, KV_F32 = 6, KV_BOOL = 7, KV_STRING = 8, KV_ARRAY = 9 };
@@ -392,8 +392,6 @@ done:
 }
 
 // ---------------------------------------------------------------------------------------------
-
-// ---------------------------------------------------------------------------------------------
 // RoPE scaling as llama.cpp reads it. Its rope multiplies cos and sin by an attention factor and,
 // for deepseek2, also scales the softmax by a product of that factor and yarn_log_multiplier; the
 // keys are chosen so that both come out as ds computes them (docs/GGUF.md).
@@ -468,7 +466,6 @@ static void rope_freqs(TensorList *l, const ModelConfig *c) {
 static int model_meta(Meta *m, const ModelConfig *c, const char *arch, const GgufExport *o, DsErr *e) {
     char k[128];
     if (rope_check(c, arch, e)) return DS_ERR;
-    rope_meta(m, c, arch);
     kv_str(m, "general.architecture", arch);
     kv_str(m, "general.name", o->name ? o->name : "ds");
     kv_u32(m, "general.file_type", o->type == GGUF_F32 ? 0 : o->type == GGUF_F16 ? 1 : 32);
@@ -481,6 +478,7 @@ static int model_meta(Meta *m, const ModelConfig *c, const char *arch, const Ggu
     kv_f32(m, ak(k, sizeof k, arch, "rope.freq_base"), (float)c->rope_theta);
     kv_f32(m, ak(k, sizeof k, arch, "attention.layer_norm_rms_epsilon"), (float)c->rms_norm_eps);
     kv_u32(m, ak(k, sizeof k, arch, "vocab_size"), (uint32_t)c->vocab_size);
+    rope_meta(m, c, arch);
     if (c->arch != ARCH_DEEPSEEK_V3) {
         int hd = config_qk_head_dim(c);
         kv_u32(m, ak(k, sizeof k, arch, "attention.head_count_kv"), (uint32_t)config_kv_heads(c));
