@@ -24,7 +24,20 @@ setup_file() {
         "$ROOT/recipes/student-tiny.json" > "$d/llama.json"
     jq '.vocab_size = 512 | .num_hidden_layers = 2' "$ROOT/recipes/student-tiny.json" > "$d/qwen2.json"
     cp "$ROOT/recipes/tiny-moe.json" "$d/v3.json"
-    for m in llama qwen2 v3; do
+    # rope-scaled models, trained under their scaling; an original context of 16 positions, which
+    # the 37 positions of the comparisons below run past
+    jq '.rope_scaling = {"type": "linear", "factor": 2.0}' "$d/llama.json" > "$d/llama-linear.json"
+    jq '.rope_scaling = {"rope_type": "llama3", "factor": 4.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 16}' "$d/llama.json" > "$d/llama-llama3.json"
+    jq '.rope_scaling = {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16}' \
+        "$d/llama.json" > "$d/llama-yarn.json"
+    # DeepSeek-V3's own form (mscale = mscale_all_dim = 1), and ds's defaults (mscale_all_dim 0)
+    jq '.rope_scaling = {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16, "beta_fast": 32,
+        "beta_slow": 1, "mscale": 1.0, "mscale_all_dim": 1.0}' "$d/v3.json" > "$d/v3-yarn.json"
+    jq '.rope_scaling = {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16}' \
+        "$d/v3.json" > "$d/v3-yarn0.json"
+    jq '.rope_scaling = {"type": "linear", "factor": 2.0}' "$d/v3.json" > "$d/v3-linear.json"
+    for m in llama qwen2 v3 llama-linear llama-llama3 llama-yarn v3-yarn v3-yarn0 v3-linear; do
         ds-pretrain train --config "$d/$m.json" --data "$d/train-000000.tar" --tokenizer "$d/tok.json" \
             --seq-len 64 --batch 8 --steps 300 --lr 3e-3 --eval-every 0 --threads 1 --peak-gflops 10 \
             -o "$d/$m.tar" --metrics /dev/null
@@ -74,12 +87,25 @@ read_gguf() { python3 "$ROOT/tests/peers/gguf_read.py" "$1"; }
     ds-pretrain export "$d/llama.tar" "$t/m"
     mkdir "$t/y"
     ds-pretrain export "$d/v3.tar" "$t/y"
-    jq '.rope_scaling = {"type": "yarn", "factor": 2.0, "original_max_position_embeddings": 512,
-        "beta_fast": 32, "beta_slow": 1, "mscale": 1, "mscale_all_dim": 0}' "$t/y/config.json" > "$t/c.json"
+    cp -r "$t/y" "$t/y2"
+    jq '.rope_scaling = {"type": "dynamic", "factor": 2.0}' "$t/y/config.json" > "$t/c.json"
     mv "$t/c.json" "$t/y/config.json"
     run ds-pretrain export --gguf "$t/y" "$t/x.gguf"
     [ "$status" -eq 1 ]
-    [[ "$output" == *"rope_scaling"* ]]
+    [[ "$output" == *"rope_scaling: dynamic (NTK-aware) scaling has no llama.cpp equivalent"* ]]
+    # llama.cpp's deepseek2 (and qwen2) graphs take no frequency factors
+    jq '.rope_scaling = {"rope_type": "llama3", "factor": 4.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 16}' "$t/y2/config.json" > "$t/c.json"
+    mv "$t/c.json" "$t/y2/config.json"
+    run ds-pretrain export --gguf "$t/y2" "$t/x.gguf"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"llama3 scaling is written as llama.cpp's rope_freqs tensor, which its deepseek2 architecture does not read"* ]]
+    # llama.cpp reads yarn's betas for none of these architectures
+    jq '.rope_scaling = {"type": "yarn", "factor": 4.0, "beta_fast": 16}' "$t/y2/config.json" > "$t/c.json"
+    mv "$t/c.json" "$t/y2/config.json"
+    run ds-pretrain export --gguf "$t/y2" "$t/x.gguf"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"uses yarn beta_fast 32 and beta_slow 1 whatever the file says (got 16 and 1)"* ]]
     jq '.pre_tokenizer = {"type": "Split", "pattern": {"Regex": "\\s+"}, "behavior": "Isolated", "invert": false}' \
         "$t/m/tokenizer.json" > "$t/tok2.json" && mv "$t/tok2.json" "$t/m/tokenizer.json"
     run ds-pretrain export --gguf "$t/m" "$t/x.gguf"
@@ -88,6 +114,30 @@ read_gguf() { python3 "$ROOT/tests/peers/gguf_read.py" "$1"; }
     [ ! -e "$t/x.gguf" ]
     run ds-pretrain export --gguf --dtype f8 "$d/llama.tar" "$t/x.gguf"
     [ "$status" -eq 2 ]
+}
+
+@test "gguf: rope scaling is written under llama.cpp's keys (yarn, linear) or as rope_freqs (llama3)" {
+    local d="$BATS_FILE_TMPDIR" t="$BATS_TEST_TMPDIR"
+    read_gguf "$d/v3-yarn.gguf" > "$t/v.json"
+    # V3's own mscale = mscale_all_dim = 1: what llama.cpp's converter writes, 0.1 * mscale_all_dim
+    jq -e '.meta["deepseek2.rope.scaling.type"] == "yarn" and .meta["deepseek2.rope.scaling.factor"] == 4
+        and .meta["deepseek2.rope.scaling.original_context_length"] == 16
+        and (.meta["deepseek2.rope.scaling.yarn_log_multiplier"] - 0.1 | fabs) < 1e-7
+        and .meta["deepseek2.rope.scaling.yarn_beta_fast"] == 32 and .meta["deepseek2.rope.scaling.yarn_beta_slow"] == 1
+        and (.meta | has("deepseek2.rope.scaling.attn_factor") | not)' "$t/v.json"
+    # mscale_all_dim 0: cos and sin scaled by m(1) = 1 + 0.1 ln 4, the softmax not at all
+    read_gguf "$d/v3-yarn0.gguf" | jq -e '(.meta["deepseek2.rope.scaling.attn_factor"] - (1 + 0.1 * (4 | log)) | fabs) < 1e-6
+        and (.meta["deepseek2.rope.scaling.yarn_log_multiplier"] - ((1 / (1 + 0.1 * (4 | log)) - 1) / (4 | log)) | fabs) < 1e-6'
+    read_gguf "$d/llama-yarn.gguf" | jq -e '.meta["llama.rope.scaling.type"] == "yarn"
+        and (.meta | has("llama.rope.scaling.attn_factor") or has("llama.rope.scaling.yarn_log_multiplier") | not)'
+    read_gguf "$d/llama-linear.gguf" | jq -e '.meta["llama.rope.scaling.type"] == "linear"
+        and .meta["llama.rope.scaling.factor"] == 2 and (.meta | has("llama.rope.scaling.original_context_length") | not)'
+    read_gguf "$d/llama-llama3.gguf" > "$t/l.json"
+    jq -e '(.meta | has("llama.rope.scaling.type") | not) and .tensors["rope_freqs.weight"][0:2] == [0, [8]]' "$t/l.json"
+    # the factors from the formulas of docs/CONFIG.md: with wavelengths 2*pi*10000^(i/8) against
+    # 16/4 and 16/1, i = 0 blends (s = (16/2pi - 1)/3, 1/((1 - s)/4 + s)) and the rest are divided by 4
+    jq -e '((16 / (2 * 3.141592653589793) - 1) / 3) as $s | .values["rope_freqs.weight"] as $f
+        | (($f[0] - 1 / ((1 - $s) / 4 + $s)) | fabs) < 1e-6 and ($f[1:] | all(. - 4 | fabs < 1e-6))' "$t/l.json"
 }
 
 # ds-infer's greedy continuation and log-probs for model $1, then llama.cpp's on the same ids
@@ -111,3 +161,28 @@ compare_with_llama_cpp() {
 @test "gguf: llama.cpp runs a deepseek_v3 model (MLA, sigmoid group-limited MoE) as ds-infer does" {
     compare_with_llama_cpp v3
 }
+
+# model $1 with rope scaling: llama.cpp agrees with ds-infer, and the scaling matters there (the same
+# weights without it give other log-probs)
+compare_scaled() {
+    local d="$BATS_FILE_TMPDIR" t="$BATS_TEST_TMPDIR"
+    compare_with_llama_cpp "$1"
+    mkdir "$t/plain"
+    ds-pretrain export "$d/$1.tar" "$t/plain"
+    jq '.rope_scaling = null' "$t/plain/config.json" > "$t/c.json" && mv "$t/c.json" "$t/plain/config.json"
+    ds-infer generate -m "$t/plain" --temperature 0 --max-tokens 32 --ids --logprobs "$d/prompt.jsonl" > "$t/plain.jsonl"
+    jq -s -e '[.[0].logprobs, .[1].logprobs] | transpose | map(.[0] - .[1] | fabs) | max > 1e-2' "$t/ds.jsonl" "$t/plain.jsonl"
+}
+
+@test "gguf: llama.cpp runs a deepseek_v3 model under YaRN (V3's mscale = mscale_all_dim = 1) as ds-infer does" {
+    compare_scaled v3-yarn
+}
+@test "gguf: llama.cpp runs a deepseek_v3 model under YaRN with mscale_all_dim 0 as ds-infer does" {
+    compare_scaled v3-yarn0
+}
+@test "gguf: llama.cpp runs a deepseek_v3 model under linear scaling as ds-infer does" { compare_scaled v3-linear; }
+@test "gguf: llama.cpp continues a llama student under linear scaling as ds-infer does" { compare_scaled llama-linear; }
+@test "gguf: llama.cpp continues a llama student under llama3 scaling (rope_freqs) as ds-infer does" {
+    compare_scaled llama-llama3
+}
+@test "gguf: llama.cpp continues a llama student under YaRN as ds-infer does" { compare_scaled llama-yarn; }

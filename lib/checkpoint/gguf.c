@@ -4,11 +4,13 @@
 #include "checkpoint/gguf.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/atomic_file.h"
 #include "math/half.h"
+#include "math/rope.h"
 
 enum { GGUF_VERSION = 3, GGUF_ALIGN = 32 };
 enum { KV_U32 = 4, KV_I32 = 5, KV_F32 = 6, KV_BOOL = 7, KV_STRING = 8, KV_ARRAY = 9 };
@@ -390,11 +392,80 @@ done:
 }
 
 // ---------------------------------------------------------------------------------------------
+// RoPE scaling as llama.cpp reads it. Its rope multiplies cos and sin by an attention factor and,
+// for deepseek2, also scales the softmax by a product of that factor and yarn_log_multiplier; the
+// keys are chosen so that both come out as ds computes them (docs/GGUF.md).
+
+static double yarn_m(double factor, double m) { return 0.1 * m * log(factor) + 1.0; }
+
+// No scaling to write: default, or a factor of 1 (yarn, linear and llama3 then leave f_i alone).
+static int rope_unscaled(const ModelConfig *c) {
+    return c->rope_scaling.type == ROPE_DEFAULT ||
+           (c->rope_scaling.type != ROPE_DYNAMIC && c->rope_scaling.factor == 1.0);
+}
+
+static int rope_check(const ModelConfig *c, const char *arch, DsErr *e) {
+    const struct RopeScaling *s = &c->rope_scaling;
+    if (rope_unscaled(c)) return DS_OK;
+    if (s->type == ROPE_DYNAMIC)
+        return ds_errf(e, "config.json: rope_scaling: dynamic (NTK-aware) scaling has no llama.cpp equivalent; "
+                          "GGUF export refuses it");
+    if (s->type == ROPE_LLAMA3 && c->arch != ARCH_LLAMA)
+        return ds_errf(e, "config.json: rope_scaling: llama3 scaling is written as llama.cpp's rope_freqs "
+                          "tensor, which its %s architecture does not read", arch);
+    if (s->type == ROPE_YARN && (s->beta_fast != 32.0 || s->beta_slow != 1.0))
+        return ds_errf(e, "config.json: rope_scaling: llama.cpp's %s architecture uses yarn beta_fast 32 and "
+                          "beta_slow 1 whatever the file says (got %g and %g)", arch, s->beta_fast, s->beta_slow);
+    return DS_OK;
+}
+
+static void rope_meta(Meta *m, const ModelConfig *c, const char *arch) {
+    const struct RopeScaling *s = &c->rope_scaling;
+    char k[128];
+    if (rope_unscaled(c) || s->type == ROPE_LLAMA3) return; // llama3: the rope_freqs tensor
+    int yarn = s->type == ROPE_YARN;
+    double F = s->factor, m1 = yarn_m(F, 1.0);
+    double R = rope_attention_factor(c);                                     // ds's cos/sin factor
+    double K = config_softmax_scale(c) * sqrt((double)config_qk_head_dim(c)); // ds's softmax factor
+    // llama.cpp's rope factor is attn_factor A, times m1 under yarn unless yarn_log_multiplier is set.
+    double A = yarn ? R / m1 : R, logmul = 0;
+    if (c->arch == ARCH_DEEPSEEK_V3) {
+        // deepseek2's softmax factor is (A * m1 * m(L))^2 for L = yarn_log_multiplier / 0.1, where
+        // yarn with L != 0 divides A's m1 back out of the rope. 0.1 * mscale_all_dim for V3's own
+        // mscale == mscale_all_dim, as llama.cpp's converter writes.
+        double t = sqrt(K) / (A * m1);
+        if (!yarn || fabs(t - 1) > 1e-7) {
+            if (yarn) A = R, t = sqrt(K) / R;
+            logmul = (t - 1) / log(F);
+        }
+    }
+    kv_str(m, ak(k, sizeof k, arch, "rope.scaling.type"), yarn ? "yarn" : "linear");
+    kv_f32(m, ak(k, sizeof k, arch, "rope.scaling.factor"), (float)F);
+    if ((float)A != 1.0f) kv_f32(m, ak(k, sizeof k, arch, "rope.scaling.attn_factor"), (float)A);
+    if (!yarn) {
+        if (logmul != 0) kv_f32(m, ak(k, sizeof k, arch, "rope.scaling.yarn_log_multiplier"), (float)logmul);
+        return;
+    }
+    kv_u32(m, ak(k, sizeof k, arch, "rope.scaling.original_context_length"),
+           (uint32_t)s->original_max_position_embeddings);
+    if (logmul != 0) kv_f32(m, ak(k, sizeof k, arch, "rope.scaling.yarn_log_multiplier"), (float)logmul);
+    kv_f32(m, ak(k, sizeof k, arch, "rope.scaling.yarn_beta_fast"), (float)s->beta_fast);
+    kv_f32(m, ak(k, sizeof k, arch, "rope.scaling.yarn_beta_slow"), (float)s->beta_slow);
+}
+
+// llama3: llama.cpp divides each frequency by rope_freqs[i]; ds's own frequencies give the ratio.
+static void rope_freqs(TensorList *l, const ModelConfig *c) {
+    int dim = config_rope_dim(c), half = dim / 2;
+    GTensor *t = add_tensor(l, "rope_freqs.weight", 1, (uint64_t)half, 1, 1, GGUF_F32);
+    t->own = ds_malloc((size_t)half * sizeof(float));
+    for (int i = 0; i < half; i++)
+        t->own[i] = (float)(pow(c->rope_theta, -2.0 * i / dim) / rope_inv_freq(c, dim, i));
+    t->rows[0] = t->own;
+}
 
 static int model_meta(Meta *m, const ModelConfig *c, const char *arch, const GgufExport *o, DsErr *e) {
     char k[128];
-    if (c->rope_scaling.type != ROPE_DEFAULT)
-        return ds_errf(e, "config.json: rope_scaling: GGUF export does not write rope scaling yet");
+    if (rope_check(c, arch, e)) return DS_ERR;
     kv_str(m, "general.architecture", arch);
     kv_str(m, "general.name", o->name ? o->name : "ds");
     kv_u32(m, "general.file_type", o->type == GGUF_F32 ? 0 : o->type == GGUF_F16 ? 1 : 32);
@@ -407,6 +478,7 @@ static int model_meta(Meta *m, const ModelConfig *c, const char *arch, const Ggu
     kv_f32(m, ak(k, sizeof k, arch, "rope.freq_base"), (float)c->rope_theta);
     kv_f32(m, ak(k, sizeof k, arch, "attention.layer_norm_rms_epsilon"), (float)c->rms_norm_eps);
     kv_u32(m, ak(k, sizeof k, arch, "vocab_size"), (uint32_t)c->vocab_size);
+    rope_meta(m, c, arch);
     if (c->arch != ARCH_DEEPSEEK_V3) {
         int hd = config_qk_head_dim(c);
         kv_u32(m, ak(k, sizeof k, arch, "attention.head_count_kv"), (uint32_t)config_kv_heads(c));
@@ -475,6 +547,7 @@ int gguf_export(const Model_f32 *m, const char *tok_json, size_t tok_len, const 
         goto done;
     int64_t d = c->hidden_size, V = c->vocab_size;
     add_matrix(&tl, "token_embd.weight", m->params + m->L.embed, V, d, o->type);
+    if (c->rope_scaling.type == ROPE_LLAMA3 && !rope_unscaled(c)) rope_freqs(&tl, c);
     for (int i = 0; i < c->num_hidden_layers; i++) // MTP modules (layers past these) are left out
         c->arch == ARCH_DEEPSEEK_V3 ? mla_moe_block(&tl, m, i, o->type) : dense_block(&tl, m, i, o->type);
     add_matrix(&tl, "output_norm.weight", m->params + m->L.final_norm, 0, d, o->type);

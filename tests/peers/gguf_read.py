@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """gguf_read.py — an independent reader of GGUF files for the export tests: prints the metadata as
 one JSON object ("meta": key -> value, arrays as their length and first items) and the tensors
-("tensors": name -> [type, dims innermost first, offset]). Checks the layout as it reads: magic,
+("tensors": name -> [type, dims innermost first, offset]; "values": name -> the floats of f32
+tensors of at most 64 elements). Checks the layout as it reads: magic,
 version, alignment of every tensor, and that the data section holds every tensor's bytes."""
 import json, struct, sys
 
@@ -58,7 +59,9 @@ def main(path):
         for d in dims:
             n *= d
         assert start + off + n * SIZE[ty] <= len(data), ("truncated", name)
-    print(json.dumps({"meta": meta, "tensors": tensors}))
+    values = {name: list(struct.unpack_from("<%df" % dims[0], data, start + off))
+              for name, (ty, dims, off) in tensors.items() if ty == 0 and len(dims) == 1 and dims[0] <= 64}
+    print(json.dumps({"meta": meta, "tensors": tensors, "values": values}))
 
 
 main(sys.argv[1])

@@ -3,6 +3,8 @@
 send REQUESTS requests in all (whole and streamed completions, chat, and bad requests mixed in)
 and check every answer. Greedy completions must equal the expected text, which ds-infer generate
 produced for the same prompt (and for the same prompt as a chat's user turn); every bad request must get a 4xx with a JSON error.
+The summary also gives latency percentiles (ms, request sent to last byte read) of the good
+and the bad requests.
 Usage: serve_load.py PORT EXPECTED.jsonl REQUESTS CONCURRENCY   (prints one JSON summary line)"""
 import http.client, json, sys, threading, time
 
@@ -28,7 +30,7 @@ BAD = [  # (method, path, body, status)
 ]
 
 lock = threading.Lock()
-stats = {"good": 0, "bad": 0, "wrong": [], "tokens": 0}
+stats = {"good": 0, "bad": 0, "wrong": [], "tokens": 0, "ms_good": [], "ms_bad": []}
 
 
 def request(method, path, body):
@@ -88,11 +90,14 @@ def bad(i):
 
 def worker(ids):
     for i in ids:
+        t = time.time()
         try:
             problem = bad(i) if i % 5 == 4 else good(i)
         except Exception as x:  # a dropped connection or a body that is not JSON
             problem = f"request {i}: {type(x).__name__}: {x}"
+        ms = (time.time() - t) * 1000
         with lock:
+            stats["ms_bad" if i % 5 == 4 else "ms_good"].append(ms)
             if problem:
                 stats["wrong"].append(problem)
             elif i % 5 == 4:
@@ -109,7 +114,16 @@ for t in threads:
     t.join()
 sec = time.time() - t0
 health = request("GET", "/health", b"")[0]
+
+
+def percentiles(ms):
+    ms = sorted(ms)
+    at = lambda q: round(ms[min(len(ms) - 1, int(q * len(ms)))], 1) if ms else None
+    return {"p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": at(1.0)}
+
+
 print(json.dumps({"requests": total, "concurrency": conc, "good": stats["good"], "bad_answered_4xx": stats["bad"],
                   "wrong": stats["wrong"][:10], "n_wrong": len(stats["wrong"]), "health_after": health,
-                  "seconds": round(sec, 2), "completion_tokens_per_s": round(stats["tokens"] / sec, 1)}))
+                  "seconds": round(sec, 2), "completion_tokens_per_s": round(stats["tokens"] / sec, 1),
+                  "latency_ms_good": percentiles(stats["ms_good"]), "latency_ms_bad": percentiles(stats["ms_bad"])}))
 sys.exit(1 if stats["wrong"] or health != 200 else 0)
