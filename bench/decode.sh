@@ -9,6 +9,7 @@
 #
 # Usage: bench/decode.sh [OLD_BIN_DIR]      (writes the table to stdout; results/decode.md keeps one)
 #   BIN=DIR the build (default bin)  STEPS=N pretraining steps of the model (default 60)
+#   GEN=N new tokens per sample (default 256)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="${BIN:-bin}" old="${1:-}" steps="${STEPS:-60}"
@@ -28,11 +29,6 @@ head -n 16 "$data/countdown/tinyzero_test.jsonl" | jq -c '{id: ("t\(.index)"), n
 "$bin/ds-eval" prompts --task countdown --problems "$tmp/problems.jsonl" --template r1 > "$tmp/prompts.jsonl"
 head -n 1 "$tmp/prompts.jsonl" > "$tmp/one.jsonl"
 
-read -r active plen < <(
-    "$bin/ds-pretrain" info "$tmp/m.tar" | jq -r '.matmul_flops_per_token'
-    "$bin/ds-tokenize" encode -t "$tmp/tok.json" --jsonl --field prompt --jsonl-ids "$tmp/prompts.jsonl" |
-        jq -s 'map(length) | add / length | floor'
-) || true
 mm=$("$bin/ds-pretrain" info "$tmp/m.tar" | jq -r '.matmul_flops_per_token')
 wbytes=$("$bin/ds-pretrain" info "$tmp/m.tar" | jq -r '.active_params * 4')
 plen=$("$bin/ds-tokenize" encode -t "$tmp/tok.json" --jsonl --field prompt --jsonl-ids "$tmp/prompts.jsonl" |
@@ -43,16 +39,16 @@ cfg=recipes/tinyzero-model.json
 attn_per_pos=$(jq '2 * .num_attention_heads * (2 * .kv_lora_rank + .qk_rope_head_dim) * .num_hidden_layers' "$cfg")
 cache_per_pos=$(jq '4 * (.kv_lora_rank + .qk_rope_head_dim) * .num_hidden_layers' "$cfg")
 
-gen=256
+gen="${GEN:-256}"
 ceiling() { "$bin/bench/sgemm_ceiling" --threads "$1" | jq .gflops_best; }
 bandwidth() { "$bin/bench/mem_bandwidth" --threads "$1" | jq .read_gb_per_s_best; }
 run() { # BIN THREADS BATCH N PROMPTS ARGS... → "tokens seconds shared"
     local b=$1 t=$2 batch=$3 n=$4 p=$5; shift 5
     "$b/ds-infer" generate -m "$tmp/m.tar" --n "$n" --temperature 1 --seed 1 --batch "$batch" --max-tokens "$gen" \
         --threads "$t" --stats "$tmp/s.json" "$@" "$p" > "$tmp/out.jsonl"
-    jq -r '"\(.tokens) \(.seconds) \(.prefix_shared_tokens // 0) \(.forwards)"' "$tmp/s.json"
+    jq -r '"\(.tokens) \(.seconds) \(.prefix_shared_tokens // 0) \(.forwards) \(.samples)"' "$tmp/s.json"
 }
-printf '| build | threads | batch | prefix sharing | tokens/s | GFLOP/s | of sgemm ceiling | GB/s | of bandwidth |\n'
+printf '| build | threads | batch | prefix sharing | new tokens/s | GFLOP/s executed | of sgemm ceiling | GB/s | of bandwidth |\n'
 printf '|---|---|---|---|---:|---:|---:|---:|---:|\n'
 for t in 1 2; do
     ceil=$(ceiling "$t") bw=$(bandwidth "$t")
@@ -66,13 +62,15 @@ for t in 1 2; do
                 args=()
                 [ "$share" = off ] && [ "$label" = new ] && args=(--no-prefix-share)
                 [ "$label" = old ] && share="(none)"
-                read -r tok sec _ fwd < <(run "$b" "$t" "$batch" "$n" "$tmp/$p.jsonl" "${args[@]}")
-                # per decoded token: matmuls + attention over the mean context; per forward the
-                # weights once, per token its row's cache
+                read -r tok sec shared fwd ns < <(run "$b" "$t" "$batch" "$n" "$tmp/$p.jsonl" "${args[@]}")
+                # FLOPs executed: each decoded token's matmuls + attention over the mean context,
+                # and each prompt token computed (not copied from a shared prefix) over half the
+                # prompt; bytes: the weights once per forward, each token's cache reads
                 awk -v tok="$tok" -v sec="$sec" -v fwd="$fwd" -v mm="$mm" -v ap="$attn_per_pos" -v cp="$cache_per_pos" \
-                    -v ctx="$((plen + gen / 2))" -v wb="$wbytes" -v ceil="$ceil" -v bw="$bw" -v L="$label" -v t="$t" \
-                    -v B="$batch" -v S="$share" 'BEGIN {
-                        fl = tok * (mm + ap * ctx); by = fwd * wb + tok * cp * ctx
+                    -v ctx="$((plen + gen / 2))" -v pl="$plen" -v ns="$ns" -v sh="$shared" -v wb="$wbytes" \
+                    -v ceil="$ceil" -v bw="$bw" -v L="$label" -v t="$t" -v B="$batch" -v S="$share" 'BEGIN {
+                        pt = ns * pl - sh
+                        fl = tok * (mm + ap * ctx) + pt * (mm + ap * pl / 2); by = fwd * wb + (tok * ctx + pt * pl / 2) * cp
                         printf "| %s | %d | %d | %s | %.0f | %.1f | %.1f%% | %.1f | %.1f%% |\n", L, t, B, S, tok / sec,
                             fl / sec / 1e9, 100 * fl / sec / 1e9 / ceil, by / sec / 1e9, 100 * by / sec / 1e9 / bw }'
             done
